@@ -1,0 +1,45 @@
+# Set-up contract: `make demo` and `make test` are the only commands a newcomer needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LOCK := requirements/lock.txt
+UV := $(BIN)/uv pip install -q --python $(BIN)/python -c $(LOCK)
+CHECKED := src tests benchmarks
+
+.PHONY: demo test check pytest lock clean
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q uv
+
+$(VENV)/.runtime: pyproject.toml $(LOCK) | $(BIN)/uv
+	$(UV) -e .
+	@touch $@
+
+$(VENV)/.dev: pyproject.toml $(LOCK) | $(BIN)/uv
+	$(UV) -e '.[dev]'
+	@touch $@ $(VENV)/.runtime
+
+## demo: create .venv, install (pinned), run the whole loop on the embedded default
+demo: $(VENV)/.runtime
+	$(BIN)/slipway demo
+
+## test: install dev extras and services, then ruff, mypy --strict, import layers, pytest
+test: check pytest
+
+check: $(VENV)/.dev
+	$(BIN)/ruff check $(CHECKED)
+	$(BIN)/ruff format --check $(CHECKED)
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+pytest: $(VENV)/.dev
+	uri="$$(scripts/postgres-up.sh)" && SLIPWAY_TEST_PG_URI="$$uri" $(BIN)/pytest $(PYTEST_ARGS)
+
+## lock: re-pin every dependency after editing pyproject.toml
+lock: | $(BIN)/uv
+	$(BIN)/uv pip compile pyproject.toml --extra all --extra dev --python-version 3.11 -q -o $(LOCK)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,61 @@
+"""Settings read from ``SLIPWAY_*`` environment variables.
+
+The embedded default keeps everything under one folder (``./.slipway``): the SQLite database,
+the content-addressed artifacts and, later, prediction logs and the GitOps repository.
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SLIPWAY_", extra="ignore")
+
+    home: Path = Field(
+        default=Path(".slipway"),
+        description="Folder of the embedded default (SQLite database, artifacts, logs).",
+    )
+    tracking_uri: str | None = Field(
+        default=None,
+        description="Metadata store URI (sqlite:///… or postgresql+psycopg://…). "
+        "Unset: SQLite at <home>/slipway.db, migrated automatically.",
+    )
+    artifact_uri: str | None = Field(
+        default=None,
+        description="Artifact store URL (file://…, s3://bucket/prefix, memory://…). "
+        "Unset: <home>/artifacts.",
+    )
+    actor: str | None = Field(
+        default=None, description="Name recorded in the audit log; defaults to the OS user."
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Endpoint of an S3-compatible server (MinIO, moto, …)."
+    )
+
+    @property
+    def is_embedded_default(self) -> bool:
+        """True when no store URI was given: Slipway owns the database and may migrate it."""
+        return self.tracking_uri is None
+
+    def resolved_tracking_uri(self) -> str:
+        if self.tracking_uri:
+            return self.tracking_uri
+        return f"sqlite:///{(self.home / 'slipway.db').resolve()}"
+
+    def resolved_artifact_uri(self) -> str:
+        if self.artifact_uri:
+            return self.artifact_uri
+        return (self.home / "artifacts").resolve().as_uri()
+
+    def resolved_actor(self) -> str:
+        if self.actor:
+            return self.actor
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return "unknown"
