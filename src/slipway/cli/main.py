@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
+from rich.markup import escape
 
 from slipway.cli import db, demo, experiments, models, runs
 from slipway.cli.output import err_console
@@ -27,18 +27,13 @@ app.command("demo")(demo.demo)
 
 def run() -> None:
     """Entry point: domain errors become one line on stderr and a non-zero exit, no traceback."""
+    # Standalone mode handles usage errors, --help and Ctrl-C itself (and exits); only our
+    # domain errors come through.
     try:
-        app(standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
+        app()
     except SlipwayError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        # escape: messages quote user input and shapes like [-1, 30], which are not markup.
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
 
 

@@ -40,7 +40,7 @@ def when(ms: int | None) -> str:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", min_width=len(title) + 4)
     for column in columns:
         table.add_column(column)
     for row in rows:
@@ -49,7 +49,7 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]
 
 
 def print_fields(title: str, fields: Sequence[tuple[str, Any]]) -> None:
-    table = Table(title=title, title_justify="left", show_header=False)
+    table = Table(title=title, title_justify="left", show_header=False, min_width=len(title) + 4)
     table.add_column(style="bold")
     table.add_column()
     for key, value in fields:
