@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LOCK := requirements/lock.txt
 UV := $(BIN)/uv pip install -q --python $(BIN)/python -c $(LOCK)
-CHECKED := src tests benchmarks
+CHECKED := $(wildcard src tests benchmarks)
 
 .PHONY: demo test check pytest lock clean
 

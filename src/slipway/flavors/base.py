@@ -14,6 +14,7 @@ Two metadata keys have a meaning beyond the flavor that writes them:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -93,6 +94,7 @@ def metadata_str(flavor: str, metadata: dict[str, Any], key: str) -> str:
     return value
 
 
+@functools.cache
 def _registry() -> tuple[Flavor, ...]:
     # Imported here because the flavor modules import this one for the contract.
     from slipway.flavors.onnx import OnnxFlavor

@@ -86,6 +86,10 @@ def coerce(values: np.ndarray[Any, Any], expected: str, field: str) -> np.ndarra
     range, between int types within range, ISO strings to datetime64. Nothing else crosses
     kinds: a string never becomes a number.
     """
+    if values.size == 0 and expected in DTYPES:
+        # No values, nothing to contradict the signature: an empty batch of the right type.
+        numpy_type = {"string": "object", "datetime64": "datetime64[ns]"}.get(expected, expected)
+        return np.empty(values.shape, dtype=numpy_type)
     actual = dtype_name(values)
 
     def mismatch(detail: str = "") -> SignatureMismatch:

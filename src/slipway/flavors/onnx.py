@@ -21,6 +21,7 @@ from slipway.flavors.base import LoadOptions, check_serialization, metadata_str
 
 _FILE = "model.onnx"
 _INSTALL = "pip install 'slipway[onnx]'"
+_LOAD_ERRORS = ("Fail", "InvalidGraph", "InvalidProtobuf", "NoModel", "NotImplemented")
 # onnxruntime's element type names, as numpy dtypes; strings travel as object arrays.
 _ORT_TYPES: dict[str, Any] = {
     "tensor(float)": np.float32,
@@ -37,6 +38,12 @@ _ORT_TYPES: dict[str, Any] = {
     "tensor(bool)": np.bool_,
     "tensor(string)": object,
 }
+
+
+def _ort_errors(names: tuple[str, ...]) -> tuple[type[Exception], ...]:
+    # onnxruntime's errors derive from Exception directly and live in its compiled module.
+    state = _require("onnxruntime.capi.onnxruntime_pybind11_state")
+    return tuple(getattr(state, name) for name in names if hasattr(state, name))
 
 
 def _require(module: str) -> ModuleType:
@@ -61,7 +68,11 @@ class OnnxPredictor:
 
     def predict(self, data: Any) -> Any:
         """Run the model on ``data`` (array, dict of arrays by input name, or DataFrame)."""
-        outputs = self.session.run(None, self._feed(data))
+        feed = self._feed(data)
+        try:
+            outputs = self.session.run(None, feed)
+        except _ort_errors(("InvalidArgument",)) as exc:
+            raise InvalidInput(f"onnxruntime rejected the input: {exc}") from None
         if len(outputs) == 1:
             return outputs[0]
         return dict(zip(self.output_names, outputs, strict=True))
@@ -154,9 +165,10 @@ class OnnxFlavor:
         path = directory / file
         if not path.is_file():
             raise InvalidInput(f"ONNX model file {file} is missing from the saved model")
+        errors: tuple[type[Exception], ...] = (RuntimeError, *_ort_errors(_LOAD_ERRORS))
         try:
             session = ort.InferenceSession(path.read_bytes(), providers=["CPUExecutionProvider"])
-        except RuntimeError as exc:
+        except errors as exc:
             raise InvalidInput(f"onnxruntime cannot load {file}: {exc}") from None
         return OnnxPredictor(session)
 
@@ -166,23 +178,29 @@ def to_onnx(model: Any, input_example: Any, *, target_opset: int | None = None) 
 
     ``input_example`` fixes the input types: an array becomes one tensor input named ``X``
     (float64 is narrowed to float32, as ONNX's tree and linear operators compute in float32);
-    a DataFrame of numbers is treated the same way, and a DataFrame with text columns becomes
-    one input per column. Classifiers output plain arrays (``label``, ``probabilities``)
-    instead of skl2onnx's default list of dicts.
+    a DataFrame of numbers is treated the same way unless the model selects columns by name,
+    and any other DataFrame becomes one input per column. Classifiers output plain arrays
+    (``label``, ``probabilities``) instead of skl2onnx's default list of dicts.
     """
     skl2onnx = _require("skl2onnx")
-    from sklearn.base import is_classifier
+    from sklearn.base import BaseEstimator, is_classifier
 
-    example: Any = input_example
-    if isinstance(example, pd.DataFrame):
-        if all(pd.api.types.is_numeric_dtype(t) for t in example.dtypes):
-            example = example.to_numpy(dtype=np.float32)
+    if not isinstance(model, BaseEstimator):
+        raise InvalidInput(f"to_onnx converts scikit-learn estimators, got {type(model)!r}")
+    candidates: list[Any] = []
+    if isinstance(input_example, pd.DataFrame):
+        if all(pd.api.types.is_numeric_dtype(t) for t in input_example.dtypes):
+            candidates.append(input_example.to_numpy(dtype=np.float32))
+        # Per-column inputs also serve models (ColumnTransformer) that pick columns by name.
+        candidates.append(input_example)
     else:
-        example = np.asarray(example)
-        if example.dtype == np.float64:
-            example = example.astype(np.float32)
+        example = np.asarray(input_example)
+        candidates.append(example.astype(np.float32) if example.dtype == np.float64 else example)
     options = {id(model): {"zipmap": False}} if is_classifier(model) else None
-    try:
-        return skl2onnx.to_onnx(model, example[:1], options=options, target_opset=target_opset)
-    except (RuntimeError, ValueError, TypeError, NotImplementedError) as exc:
-        raise InvalidInput(f"skl2onnx cannot convert {type(model).__name__}: {exc}") from None
+    failure: Exception | None = None
+    for example in candidates:
+        try:
+            return skl2onnx.to_onnx(model, example[:1], options=options, target_opset=target_opset)
+        except (RuntimeError, ValueError, TypeError, NotImplementedError) as exc:
+            failure = exc
+    raise InvalidInput(f"skl2onnx cannot convert {type(model).__name__}: {failure}")
