@@ -34,7 +34,7 @@ class ActiveRun:
     """A run in progress; a context manager that ends it."""
 
     def __init__(self, client: TrackingClient, info: RunInfo) -> None:
-        self._client = client
+        self.client = client
         self._info = info
         self.buffer = MetricBuffer(lambda points: client.log_batch(info.run_id, metrics=points))
 
@@ -48,7 +48,7 @@ class ActiveRun:
 
     def to_run(self) -> Run:
         self.buffer.flush()
-        return self._client.get_run(self._info.run_id)
+        return self.client.get_run(self._info.run_id)
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -71,7 +71,7 @@ class ActiveRun:
         try:
             self.buffer.flush()
         finally:
-            self._info = self._client.set_terminated(self._info.run_id, status)
+            self._info = self.client.set_terminated(self._info.run_id, status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,37 +223,37 @@ def flush() -> None:
 def log_param(key: str, value: Any) -> None:
     """Log a parameter; logging it again with another value raises Conflict."""
     run = _require_run()
-    run._client.log_batch(run.info.run_id, params=[Param(key, str(value))])
+    run.client.log_batch(run.info.run_id, params=[Param(key, str(value))])
 
 
 def log_params(params: Mapping[str, Any]) -> None:
     run = _require_run()
-    run._client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    run.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
 
 
 def set_tag(key: str, value: Any) -> None:
     run = _require_run()
-    run._client.set_tag(run.info.run_id, key, value)
+    run.client.set_tag(run.info.run_id, key, value)
 
 
 def set_tags(tags: Mapping[str, Any]) -> None:
     run = _require_run()
-    run._client.log_batch(run.info.run_id, tags={k: str(v) for k, v in tags.items()})
+    run.client.log_batch(run.info.run_id, tags={k: str(v) for k, v in tags.items()})
 
 
 def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> RunArtifact:
     run = _require_run()
-    return run._client.log_artifact(run.info.run_id, local_path, artifact_path)
+    return run.client.log_artifact(run.info.run_id, local_path, artifact_path)
 
 
 def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> list[RunArtifact]:
     run = _require_run()
-    return run._client.log_artifacts(run.info.run_id, local_dir, artifact_path)
+    return run.client.log_artifacts(run.info.run_id, local_dir, artifact_path)
 
 
 def log_text(text: str, artifact_path: str) -> RunArtifact:
     run = _require_run()
-    return run._client.log_text(run.info.run_id, text, artifact_path)
+    return run.client.log_text(run.info.run_id, text, artifact_path)
 
 
 def log_input(
@@ -261,7 +261,7 @@ def log_input(
 ) -> RunInput:
     """Record a dataset the active run consumed, by a sha256 of its content."""
     run = _require_run()
-    return run._client.log_input(run.info.run_id, data, name=name, context=context, source=source)
+    return run.client.log_input(run.info.run_id, data, name=name, context=context, source=source)
 
 
 def log_model(
@@ -274,7 +274,7 @@ def log_model(
 ) -> LoggedModel:
     """Save a model as an artifact of the active run; the flavor is picked from its type."""
     run = _require_run()
-    saved = run._client.log_model(
+    saved = run.client.log_model(
         run.info.run_id,
         model,
         name,
