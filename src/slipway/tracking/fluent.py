@@ -297,5 +297,5 @@ def _end_runs_at_exit() -> None:
     while _state.runs:
         try:
             end_run(RunStatus.FINISHED)
-        except Exception:
+        except Exception:  # noqa: BLE001 - nothing can be reported this late
             _state.runs.clear()
