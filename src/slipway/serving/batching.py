@@ -79,6 +79,15 @@ def split_outputs(result: Any, sizes: Sequence[int]) -> list[Any]:
     return [array[a:b] for a, b in itertools.pairwise(bounds)]
 
 
+def _settle(item: _Item, *, result: Any = None, error: BaseException | None = None) -> None:
+    if item.future.done():  # the caller went away
+        return
+    if error is not None:
+        item.future.set_exception(error)
+    else:
+        item.future.set_result(result)
+
+
 class AdaptiveBatcher:
     """Merges concurrent ``submit`` calls into batched calls of ``predict``."""
 
@@ -157,16 +166,29 @@ class AdaptiveBatcher:
                 merged = concat_inputs([i.data for i in live])
                 result = await loop.run_in_executor(self._executor, self._predict, merged)
                 pieces = split_outputs(result, [i.rows for i in live])
-            except Exception as exc:  # noqa: BLE001 - every caller of the batch gets the error
-                for item in live:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
+            except Exception as exc:  # noqa: BLE001 - handed to the callers below
+                if len(live) == 1:
+                    _settle(live[0], error=exc)
+                else:
+                    # One bad request must not fail the others: retry each on its own.
+                    for item in live:
+                        await self._predict_alone(item)
                 continue
             if self._on_batch is not None:
                 self._on_batch(sum(i.rows for i in live))
             for item, piece in zip(live, pieces, strict=True):
-                if not item.future.done():
-                    item.future.set_result(piece)
+                _settle(item, result=piece)
+
+    async def _predict_alone(self, item: _Item) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self._executor, self._predict, item.data)
+        except Exception as exc:  # noqa: BLE001 - the caller gets the error
+            _settle(item, error=exc)
+            return
+        if self._on_batch is not None:
+            self._on_batch(item.rows)
+        _settle(item, result=result)
 
     async def close(self) -> None:
         """Stop the consumer; queued callers get an error. Call after draining."""

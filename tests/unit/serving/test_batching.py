@@ -85,6 +85,30 @@ def test_a_failing_batch_fails_each_of_its_callers_and_the_batcher_goes_on() -> 
     asyncio.run(main())
 
 
+def test_one_bad_request_does_not_fail_the_others_in_its_batch() -> None:
+    calls: list[int] = []
+
+    def picky(data: Any) -> Any:
+        calls.append(len(data))
+        if np.isnan(data).any():
+            raise ValueError("Input X contains NaN")
+        return np.asarray(data) * 2
+
+    async def main() -> list[Any]:
+        batcher = AdaptiveBatcher(picky, max_batch_size=64, max_latency_ms=50)
+        batcher.expect_more = lambda: 1  # hold the batch open so all three join it
+        inputs = [np.ones((1, 1)), np.full((1, 1), np.nan), np.full((2, 1), 3.0)]
+        results = await asyncio.gather(*(batcher.submit(x) for x in inputs), return_exceptions=True)
+        await batcher.close()
+        return results
+
+    good, bad, other = asyncio.run(main())
+    assert calls[0] == 4  # one batch of all three first
+    assert isinstance(bad, ValueError)
+    np.testing.assert_array_equal(good, [[2.0]])
+    np.testing.assert_array_equal(other, [[6.0], [6.0]])
+
+
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(InvalidInput):
         AdaptiveBatcher(lambda x: x, max_batch_size=0)

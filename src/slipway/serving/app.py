@@ -1,0 +1,317 @@
+"""The inference server's ASGI app: Open Inference Protocol v2, plain JSON, metrics, admin.
+
+Endpoints are thin: they read and parse the body, call the :class:`DataPlane`, and encode.
+Domain errors become HTTP statuses in one place (:func:`_error_response`); no input reaches a
+500, because anything the model itself raises is a ``ModelFailed`` (422).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from slipway import __version__
+from slipway.core.errors import InvalidInput, NotFound, SlipwayError
+from slipway.serving.dataplane import DataPlane
+from slipway.serving.errors import (
+    Forbidden,
+    NotReady,
+    PayloadTooLarge,
+    Unauthorized,
+    status_for,
+)
+from slipway.serving.metrics import CONTENT_TYPE
+from slipway.serving.pool import ModelState, ServedModel
+from slipway.serving.protocol import (
+    encode_infer_response,
+    encode_json_predictions,
+    error_body,
+    model_metadata,
+    parse_infer_request,
+    parse_json_records,
+    to_model_input,
+)
+from slipway.serving.settings import Mode, check_weight
+
+logger = logging.getLogger("slipway.serving")
+JSON = "application/json"
+ROUTE_KEY_HEADER = "x-slipway-route-key"
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+Lifespan = Callable[[Starlette], Any]
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code=status, media_type=JSON)
+
+
+def _error_response(exc: SlipwayError) -> Response:
+    status = status_for(exc)
+    if status >= 500:
+        logger.error("request failed: %s", exc)
+    return Response(error_body(str(exc)), status_code=status, media_type=JSON)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing more than ``limit`` bytes whatever Content-Length claims."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body is {declared} bytes, the limit is {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _version(request: Request) -> int | None:
+    raw = request.path_params.get("version")
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidInput(f"invalid model version {raw!r}: expected a positive integer")
+    return int(raw)
+
+
+class InferenceApp:
+    """Builds the Starlette app around one :class:`DataPlane`."""
+
+    def __init__(
+        self,
+        *,
+        max_body_bytes: int,
+        admin_token: str | None,
+        load_version: Callable[[str], Awaitable[ServedModel]],
+        drain_timeout_s: float,
+    ) -> None:
+        self.plane_or_none: DataPlane | None = None
+        """Set once the champion is loaded and warm; until then only liveness answers."""
+        self.max_body_bytes = max_body_bytes
+        self.admin_token = admin_token
+        self.load_version = load_version
+        self.drain_timeout_s = drain_timeout_s
+
+    def build(self, lifespan: Lifespan | None = None) -> Starlette:
+        h = self._handle
+        model = "/v2/models/{name}"
+        version = "/v2/models/{name}/versions/{version}"
+        routes = [
+            Route("/v2", h(self.server_metadata)),
+            Route("/v2/health/live", h(self.live)),
+            Route("/v2/health/ready", h(self.ready)),
+            Route(model, h(self.model_metadata)),
+            Route(version, h(self.model_metadata)),
+            Route(f"{model}/ready", h(self.model_ready)),
+            Route(f"{version}/ready", h(self.model_ready)),
+            Route(f"{model}/infer", h(self.infer), methods=["POST"]),
+            Route(f"{version}/infer", h(self.infer), methods=["POST"]),
+            Route("/predict", h(self.predict), methods=["POST"]),
+            Route("/metrics", h(self.metrics)),
+            Route("/admin/routing", h(self.get_routing)),
+            Route("/admin/routing", h(self.set_routing), methods=["PUT"]),
+            Route("/admin/models", h(self.load_model), methods=["POST"]),
+            Route("/admin/models/{version}", h(self.unload_model), methods=["DELETE"]),
+        ]
+        return Starlette(routes=routes, lifespan=lifespan)
+
+    @staticmethod
+    def _handle(endpoint: Endpoint) -> Endpoint:
+        async def handler(request: Request) -> Response:
+            try:
+                return await endpoint(request)
+            except SlipwayError as exc:
+                return _error_response(exc)
+
+        return handler
+
+    @property
+    def plane(self) -> DataPlane:
+        if self.plane_or_none is None:
+            raise NotReady("the model is still loading")
+        return self.plane_or_none
+
+    # -- protocol metadata and health ------------------------------------------------------
+
+    async def server_metadata(self, _: Request) -> Response:
+        return _json({"name": "slipway", "version": __version__, "extensions": []})
+
+    async def live(self, _: Request) -> Response:
+        return _json({"live": True})
+
+    async def ready(self, _: Request) -> Response:
+        # OIP: 200 means true, a 4xx means false.
+        ready = self.plane_or_none is not None and self.plane_or_none.ready()
+        return _json({"ready": ready}, 200 if ready else 400)
+
+    def _check_name(self, request: Request) -> DataPlane:
+        plane = self.plane
+        name = request.path_params["name"]
+        if name != plane.model_name:
+            plane.metrics.rejected.labels("unknown_model").inc()
+            raise NotFound(f"model {name!r} not found; this server serves {plane.model_name!r}")
+        return plane
+
+    def _served(self, request: Request) -> ServedModel:
+        plane = self._check_name(request)
+        version = _version(request)
+        if version is None:
+            return plane.router.table.champion
+        return plane.router.get(version)
+
+    async def model_metadata(self, request: Request) -> Response:
+        served = self._served(request)
+        versions = [str(s.version) for s in self.plane.router.served()]
+        doc = model_metadata(served.name, versions, served.signature, served.model.flavor)
+        return _json(doc)
+
+    async def model_ready(self, request: Request) -> Response:
+        plane = self.plane_or_none
+        if plane is None:
+            return _json({"name": request.path_params["name"], "ready": False}, 400)
+        served = self._served(request)
+        ready = plane.accepting and served.state is ModelState.READY
+        return _json({"name": served.name, "ready": ready}, 200 if ready else 400)
+
+    # -- inference -------------------------------------------------------------------------
+
+    async def infer(self, request: Request) -> Response:
+        plane = self._check_name(request)
+        version = _version(request)
+        parsed = parse_infer_request(await read_body(request, self.max_body_bytes))
+        result = await plane.infer(
+            lambda served: to_model_input(parsed, served.signature),
+            version=version,
+            route_key=request.headers.get(ROUTE_KEY_HEADER),
+            request_id=parsed.id,
+        )
+        body = encode_infer_response(
+            model_name=result.served.name,
+            model_version=str(result.served.version),
+            request_id=parsed.id,
+            outputs=result.outputs,
+            requested=parsed.outputs,
+        )
+        return Response(body, media_type=JSON, headers=self._headers(result.served, result.route))
+
+    async def predict(self, request: Request) -> Response:
+        data = parse_json_records(await read_body(request, self.max_body_bytes))
+        result = await self.plane.infer(
+            lambda _: data,
+            route_key=request.headers.get(ROUTE_KEY_HEADER),
+            request_id=request.headers.get("x-request-id"),
+        )
+        body = encode_json_predictions(result.outputs)
+        return Response(body, media_type=JSON, headers=self._headers(result.served, result.route))
+
+    @staticmethod
+    def _headers(served: ServedModel, route: str) -> dict[str, str]:
+        return {"x-slipway-model-version": str(served.version), "x-slipway-route": route}
+
+    async def metrics(self, _: Request) -> Response:
+        metrics = self.plane.metrics
+        for served in self.plane.router.served():
+            labels = (served.name, str(served.version))
+            metrics.queue_depth.labels(*labels).set(served.batcher.queue_depth)
+            metrics.in_flight.labels(*labels).set(served.in_flight)
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    # -- admin (bearer token) --------------------------------------------------------------
+
+    def _authorize(self, request: Request) -> None:
+        if self.admin_token is None:
+            raise Forbidden("admin API disabled: start the server with SLIPWAY_SERVE_ADMIN_TOKEN")
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token, self.admin_token):
+            raise Unauthorized("admin calls need 'Authorization: Bearer <token>'")
+
+    async def _admin_json(self, request: Request) -> dict[str, Any]:
+        self._authorize(request)
+        body = await read_body(request, 64 * 1024)
+        try:
+            doc = orjson.loads(body or b"{}")
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise InvalidInput("request body must be a JSON object")
+        return doc
+
+    async def get_routing(self, request: Request) -> Response:
+        self._authorize(request)
+        return _json(self.plane.router.table.describe())
+
+    async def set_routing(self, request: Request) -> Response:
+        doc = await self._admin_json(request)
+        unknown = set(doc) - {"weight", "mode"}
+        if unknown:
+            raise InvalidInput(f"unknown routing fields: {', '.join(sorted(unknown))}")
+        table = self.plane.router.table
+        weight = check_weight(doc.get("weight", table.weight))
+        table = self.plane.router.set_weight(weight, _mode(doc.get("mode")))
+        logger.info("routing changed: %s", table.describe())
+        return _json(table.describe())
+
+    async def load_model(self, request: Request) -> Response:
+        """Load a version (load, warm up, ready), then give it its role and traffic."""
+        doc = await self._admin_json(request)
+        uri, role = doc.get("uri"), doc.get("role", "challenger")
+        if not isinstance(uri, str):
+            raise InvalidInput("'uri' is required, e.g. models:/name/3")
+        if role not in ("challenger", "champion"):
+            raise InvalidInput(f"'role' must be 'challenger' or 'champion', got {role!r}")
+        weight = check_weight(doc.get("weight", 0.0))
+        served = await self.load_version(uri)
+        if served.name != self.plane.model_name:
+            await served.batcher.close()
+            raise InvalidInput(
+                f"{uri} is a version of {served.name!r}; "
+                f"this server serves {self.plane.model_name!r}"
+            )
+        self.plane.attach(served)
+        router = self.plane.router
+        if role == "challenger":
+            old = router.set_challenger(served, weight, _mode(doc.get("mode")))
+        else:
+            old = router.set_champion(served)
+        if old is not None and old is not served and old not in router.served():
+            await self._retire(old)
+        return _json(router.table.describe())
+
+    async def unload_model(self, request: Request) -> Response:
+        self._authorize(request)
+        version = _version(request)
+        router = self.plane.router
+        if version == router.table.champion.version:
+            raise InvalidInput("the champion cannot be unloaded; promote another version first")
+        served = router.get(version or 0)
+        router.set_challenger(None)
+        await self._retire(served)
+        return _json(router.table.describe())
+
+    async def _retire(self, served: ServedModel) -> None:
+        """Drain a version no longer routed to, then release it."""
+        drained = await served.drain(self.drain_timeout_s)
+        if not drained:
+            logger.warning("%s v%s still busy after drain timeout", served.name, served.version)
+        await served.batcher.close()
+        served.model.close()
+        self.plane.metrics.ready.labels(served.name, str(served.version)).set(0)
+
+
+def _mode(value: object) -> Mode | None:
+    if value is None:
+        return None
+    try:
+        return Mode(str(value))
+    except ValueError:
+        raise InvalidInput(f"mode must be 'canary' or 'shadow', got {value!r}") from None
