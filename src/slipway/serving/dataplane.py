@@ -40,6 +40,8 @@ def explain_failure(checked: Any, exc: BaseException) -> str:
     missing: list[str] = []
     if isinstance(checked, pd.DataFrame):
         missing = [str(c) for c in checked.columns[checked.isna().any().to_numpy()]]
+    elif isinstance(checked, dict):
+        missing = [str(n) for n, v in checked.items() if v.dtype.kind == "f" and np.isnan(v).any()]
     elif isinstance(checked, np.ndarray) and checked.dtype.kind == "f" and np.isnan(checked).any():
         missing = ["input"]
     if missing:
@@ -121,7 +123,7 @@ class DataPlane:
             except SlipwayError:
                 raise
             except Exception as exc:
-                raise ModelFailed(explain_failure(checked, exc)) from exc
+                raise ModelFailed(explain_failure(served.loggable(checked), exc)) from exc
             outputs = model_outputs(prediction, served.signature)
         except SlipwayError as exc:
             self._record(served, route, request_id, arrived_ms, started, None, None, exc)
@@ -129,7 +131,8 @@ class DataPlane:
         latency = time.perf_counter() - started
         self.metrics.latency.labels(*labels).observe(latency)
         self.metrics.requests.labels(*labels, route, "200").inc()
-        self._record(served, route, request_id, arrived_ms, started, raw, outputs, None)
+        logged = served.loggable(checked)
+        self._record(served, route, request_id, arrived_ms, started, logged, outputs, None)
         if shadow is not None:
             self._spawn(self._shadow(shadow, to_model_input, request_id, arrived_ms))
         return InferenceResult(served, route, request_id, outputs)
@@ -140,14 +143,15 @@ class DataPlane:
         """The challenger's answer to a copy of the request: logged, never returned."""
         started = time.perf_counter()
         try:
-            raw = to_model_input(shadow)
-            outputs = model_outputs(await shadow.predict(shadow.check(raw)), shadow.signature)
+            checked = shadow.check(to_model_input(shadow))
+            outputs = model_outputs(await shadow.predict(checked), shadow.signature)
         except Exception as exc:  # noqa: BLE001 - a failing shadow must not disturb anything
             error = exc if isinstance(exc, SlipwayError) else ModelFailed(str(exc))
             self._record(shadow, "shadow", request_id, arrived_ms, started, None, None, error)
             return
         self.metrics.requests.labels(shadow.name, str(shadow.version), "shadow", "200").inc()
-        self._record(shadow, "shadow", request_id, arrived_ms, started, raw, outputs, None)
+        logged = shadow.loggable(checked)
+        self._record(shadow, "shadow", request_id, arrived_ms, started, logged, outputs, None)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -9,8 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from slipway.core.errors import InvalidInput
 from slipway.flavors import LoadedModel, Signature
+from slipway.flavors.dtypes import FLOATS
 from slipway.serving.batching import AdaptiveBatcher
 from slipway.serving.metrics import ServerMetrics
 
@@ -20,6 +24,67 @@ class ModelState(enum.StrEnum):
     READY = "ready"
     DRAINING = "draining"
     UNLOADED = "unloaded"
+
+
+class MatrixPlan:
+    """The fast path for tabular models whose columns all share one float type.
+
+    Most tabular models take only numbers. For them a request's rows become one 2-D array in
+    the signature's column order, built in one numpy call instead of a DataFrame per request;
+    the batcher stacks those arrays and one DataFrame is built per batch, on the predict
+    thread. Anything the fast path is not sure about (missing values, booleans, strings,
+    missing or extra fields, single values) goes through the signature check as before, and
+    its result is turned into the same array, so both paths agree exactly.
+    """
+
+    def __init__(self, names: tuple[str, ...], dtype: str) -> None:
+        self.names = names
+        self.dtype = np.dtype(dtype)
+        self.columns = pd.Index(names)
+        self._keys = frozenset(names)
+
+    @classmethod
+    def for_signature(cls, signature: Signature | None) -> MatrixPlan | None:
+        if signature is None or signature.inputs.kind != "columns":
+            return None
+        dtypes = {f.dtype for f in signature.inputs.fields}
+        if len(dtypes) != 1 or next(iter(dtypes)) not in FLOATS:
+            return None
+        return cls(signature.inputs.names, dtypes.pop())
+
+    def fast(self, data: Any) -> np.ndarray[Any, Any] | None:
+        """``data`` as an (n, k) array, or None when the full check must decide."""
+        names, keys = self.names, self._keys
+        if type(data) is list and data:
+            rows = []
+            for record in data:
+                if type(record) is not dict or record.keys() != keys:
+                    return None
+                rows.append([record[name] for name in names])
+        elif type(data) is dict and data.keys() == keys:
+            columns = [data[name] for name in names]
+            if not all(type(c) is list for c in columns):
+                return None
+            rows = columns  # transposed below
+        else:
+            return None
+        if any(type(v) is bool for row in rows for v in row):
+            return None
+        try:
+            matrix = np.array(rows)
+        except ValueError:  # ragged
+            return None
+        if matrix.ndim != 2 or matrix.dtype.kind not in "if" or matrix.shape[0] == 0:
+            return None
+        if type(data) is dict:
+            matrix = matrix.T
+        return matrix.astype(self.dtype, copy=False)
+
+    def from_checked(self, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
+        return frame.to_numpy(dtype=self.dtype)
+
+    def frame(self, matrix: np.ndarray[Any, Any]) -> pd.DataFrame:
+        return pd.DataFrame(matrix, columns=self.columns, copy=False)
 
 
 @dataclass
@@ -44,9 +109,25 @@ class ServedModel:
     def key(self) -> tuple[str, int]:
         return self.name, self.version
 
+    plan: MatrixPlan | None = None
+
     def check(self, data: Any) -> Any:
-        """``data`` validated against the signature (SignatureMismatch names the field)."""
-        return self.model.check(data)
+        """``data`` validated against the signature (SignatureMismatch names the field).
+
+        With a :class:`MatrixPlan`, checked input is an (n, k) array in column order.
+        """
+        plan = self.plan
+        if plan is None:
+            return self.model.check(data)
+        matrix = plan.fast(data)
+        return plan.from_checked(self.model.check(data)) if matrix is None else matrix
+
+    def loggable(self, checked: Any) -> Any:
+        """Checked input in a form the prediction log splits into named columns."""
+        plan = self.plan
+        if plan is None or not isinstance(checked, np.ndarray):
+            return checked
+        return {name: checked[:, i] for i, name in enumerate(plan.names)}
 
     async def predict(self, checked: Any) -> Any:
         """Predict already-checked input through the batcher, counting it as in flight."""
@@ -86,13 +167,16 @@ async def load_served_model(
     started = time.perf_counter()
     model, name, version, uri = await asyncio.to_thread(load)
     labels = (name, str(version))
+    plan = MatrixPlan.for_signature(model.signature)
+    raw_predict = model.raw.predict
+    predict = raw_predict if plan is None else (lambda m: raw_predict(plan.frame(m)))
     batcher = AdaptiveBatcher(
-        model.raw.predict,
+        predict,
         max_batch_size=max_batch_size,
         max_latency_ms=max_latency_ms,
         on_batch=metrics.batch_size.labels(*labels).observe,
     )
-    served = ServedModel(name, version, uri, model, batcher)
+    served = ServedModel(name, version, uri, model, batcher, plan=plan)
     served._idle.set()
     example = model.descriptor.get("input_example")
     if example is not None:

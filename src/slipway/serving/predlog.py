@@ -62,7 +62,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeAlias
 
 import duckdb
 import numpy as np
@@ -348,10 +348,20 @@ def _date(time_ms: int) -> str:
 # -- records to rows --------------------------------------------------------------------------
 
 
+# A column of one record: numeric 1-D columns stay numpy until the file is built (one Arrow
+# conversion per column per file instead of one per record), others are Arrow already.
+_Chunk: TypeAlias = np.ndarray[Any, Any] | pa.Array
+_NUMPY_TO_ARROW = {"f": pa.float64(), "i": pa.int64(), "b": pa.bool_()}
+
+
+def _type_of(chunk: _Chunk) -> pa.DataType:
+    return _NUMPY_TO_ARROW[chunk.dtype.kind] if isinstance(chunk, np.ndarray) else chunk.type
+
+
 @dataclass(frozen=True, slots=True)
 class _Rows:
     count: int
-    columns: dict[str, pa.Array]
+    columns: dict[str, _Chunk]
     inputs_json: str | None
     outputs_json: str | None
 
@@ -373,7 +383,7 @@ def _split_record(record: PredictionRecord) -> _Rows:
     )
 
 
-def _split(value: Any, default_name: str) -> tuple[int, dict[str, pa.Array]] | None:
+def _split(value: Any, default_name: str) -> tuple[int, dict[str, _Chunk]] | None:
     """``value`` as per-row Arrow columns, with their row count; None if it does not split."""
     try:
         arrays = _as_arrays(value, default_name)
@@ -404,7 +414,19 @@ def _as_arrays(value: Any, default_name: str) -> dict[str, np.ndarray[Any, Any]]
     return None
 
 
-def _column(values: np.ndarray[Any, Any]) -> pa.Array:
+def _column(values: np.ndarray[Any, Any]) -> _Chunk:
+    """A record's column: numeric 1-D as float64/int64/bool numpy, anything else as Arrow."""
+    kind = values.dtype.kind
+    if values.ndim == 1 and kind in "fiub":
+        if kind == "b":
+            return values
+        if kind == "f" or (kind == "u" and values.dtype.itemsize == 8):
+            return values.astype(np.float64, copy=False)
+        return values.astype(np.int64, copy=False)
+    return _arrow_column(values)
+
+
+def _arrow_column(values: np.ndarray[Any, Any]) -> pa.Array:
     kind = values.dtype.kind
     if values.ndim > 1:
         if kind not in "biuf":
@@ -462,14 +484,16 @@ class _FileBuilder:
         self.records = 0
         self._rows = 0
         self._base: dict[str, list[Any]] = {name: [] for name, _ in _BASE_FIELDS}
-        self._columns: dict[str, list[pa.Array]] = {}
+        self._columns: dict[str, list[_Chunk | int]] = {}
+        """Per column: record chunks, or an int for that many nulls."""
         self._types: dict[str, pa.DataType] = {}
 
     def fits(self, rows: _Rows) -> bool:
-        return all(
-            _compatible(self._types.get(name, array.type), array.type)
-            for name, array in rows.columns.items()
-        )
+        for name, chunk in rows.columns.items():
+            new = _type_of(chunk)
+            if not _compatible(self._types.get(name, new), new):
+                return False
+        return True
 
     def add(self, record: PredictionRecord, rows: _Rows) -> None:
         n = rows.count
@@ -491,18 +515,18 @@ class _FileBuilder:
         for name, first in (("inputs_json", rows.inputs_json), ("outputs_json", rows.outputs_json)):
             self._base[name].append(first)
             self._base[name].extend([None] * (n - 1))
-        for name, array in rows.columns.items():
-            known = self._types.get(name)
+        for name, chunk in rows.columns.items():
+            known, new = self._types.get(name), _type_of(chunk)
             if known is None or pa.types.is_null(known):
                 # A column seen only as nulls so far takes the first real type.
-                self._columns[name] = [pa.nulls(self._rows, array.type)]
-                self._types[name] = array.type
-            elif pa.types.is_null(array.type):
-                array = pa.nulls(n, known)
-            self._columns[name].append(array)
+                self._columns[name] = [self._rows]
+                self._types[name] = new
+            elif pa.types.is_null(new):
+                chunk = n
+            self._columns[name].append(chunk)
         for name, chunks in self._columns.items():
             if name not in rows.columns:
-                chunks.append(pa.nulls(n, self._types[name]))
+                chunks.append(n)
         self._rows += n
         self.records += 1
 
@@ -510,10 +534,29 @@ class _FileBuilder:
         arrays = [pa.array(self._base[name], type_) for name, type_ in _BASE_FIELDS]
         names = [name for name, _ in _BASE_FIELDS]
         for name, chunks in self._columns.items():
-            arrays.append(pa.concat_arrays(chunks))
+            arrays.append(_concat(chunks, self._types[name]))
             names.append(name)
         table = pa.Table.from_arrays(arrays, names=names)
         return table.replace_schema_metadata({"slipway.predlog.schema": SCHEMA_VERSION})
+
+
+def _concat(chunks: list[_Chunk | int], type_: pa.DataType) -> pa.Array:
+    """One Arrow column from record chunks: runs of numpy chunks become one array each."""
+    pieces: list[pa.Array] = []
+    run: list[np.ndarray[Any, Any]] = []
+    for chunk in [*chunks, 0]:
+        if isinstance(chunk, np.ndarray):
+            run.append(chunk)
+            continue
+        if run:
+            pieces.append(pa.array(np.concatenate(run), type_))
+            run = []
+        if isinstance(chunk, int):
+            if chunk:
+                pieces.append(pa.nulls(chunk, type_))
+        else:
+            pieces.append(chunk)
+    return pa.concat_arrays(pieces) if pieces else pa.nulls(0, type_)
 
 
 def _compatible(known: pa.DataType, new: pa.DataType) -> bool:

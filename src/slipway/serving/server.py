@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
@@ -85,6 +86,9 @@ class InferenceServer:
         self._startup: asyncio.Task[None] | None = None
         self.on_fatal: Callable[[], None] | None = None
         """Called when the champion cannot be loaded (the CLI stops the server)."""
+        self.load_before_accept = False
+        """Load the champion before taking connections. Set for worker processes sharing a
+        port: one answering "ready" must not mean another, still loading, gets requests."""
 
     def _load_blocking(self, uri: str) -> tuple[LoadedModel, str, int, str]:
         client = RegistryClient(self.workspace)
@@ -139,7 +143,12 @@ class InferenceServer:
                 on_written=self.metrics.log_written.inc,
             )
             self.prediction_log.start()
-        self._startup = asyncio.get_running_loop().create_task(self._start())
+        if self.load_before_accept:
+            await self._start()
+            if self.load_error is not None:
+                raise self.load_error
+        else:
+            self._startup = asyncio.get_running_loop().create_task(self._start())
         try:
             yield
         finally:
@@ -192,6 +201,7 @@ def app_from_env() -> Starlette:
         challenger_weight=float(os.environ.get(_ENV_WEIGHT, "0")),
         mode=Mode(os.environ.get(_ENV_MODE, Mode.CANARY.value)),
     )
+    server.load_before_accept = True
     return server.app()
 
 
@@ -226,6 +236,12 @@ def run_server(
         if server.load_error is not None:
             raise server.load_error
         return
+    # Worker processes rebuild everything from the environment: hand them every setting,
+    # CLI flags included.
+    for key, value in settings.model_dump().items():
+        if value is not None:
+            secret = value.get_secret_value() if isinstance(value, SecretStr) else value
+            os.environ[f"SLIPWAY_SERVE_{key.upper()}"] = str(secret)
     os.environ[_ENV_URI] = model_uri
     os.environ[_ENV_WEIGHT] = str(challenger_weight)
     os.environ[_ENV_MODE] = mode.value

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from slipway.serving.predlog import read_log
 
+from slipway.serving.predlog import read_log
 from tests.integration.serving.conftest import ADMIN_TOKEN, MODEL, Registry, Server
 
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -164,3 +164,32 @@ def test_sigterm_loses_no_accepted_request(
     log = read_log(server.log_dir, MODEL)
     assert ok > 0
     assert len(log[log["status"] == 200]) == ok
+
+
+def test_two_workers_share_the_port_with_the_cli_settings(
+    serve: Callable[..., Server], registry: Registry
+) -> None:
+    server = serve(f"models:/{MODEL}@champion", "--workers", "2", "--max-batch-size", "1")
+    expected = registry.models[1].predict(registry.data.iloc[:40]).tolist()
+
+    def call(i: int) -> int:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            r = c.post("/predict", json=_records(registry, i))
+            r.raise_for_status()
+            return int(r.json()["predictions"][0])
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(call, range(40))) == expected
+    with server.client() as c:
+        metrics = c.get("/metrics").text
+    # --max-batch-size reached the workers: no batch of more than one row but the warm-up
+    # (the 3-row input example) in the worker that answered.
+    for line in metrics.splitlines():
+        if line.startswith("slipway_batch_size_rows_bucket") and 'le="1.0"' in line:
+            below = float(line.rsplit(" ", 1)[1])
+        if line.startswith("slipway_batch_size_rows_count"):
+            count = float(line.rsplit(" ", 1)[1])
+    assert count > 0
+    assert count - below == 1
+    server.stop()
+    assert len(read_log(server.log_dir, MODEL)) == 40
