@@ -187,6 +187,11 @@ class InferenceApp:
     async def infer(self, request: Request) -> Response:
         plane = self._check_name(request)
         version = _version(request)
+        if "inference-header-content-length" in request.headers:
+            raise InvalidInput(
+                "the binary tensor data extension (Inference-Header-Content-Length) is not "
+                "supported; send tensors as JSON (tritonclient: binary_data=False)"
+            )
         parsed = parse_infer_request(await read_body(request, self.max_body_bytes))
         result = await plane.infer(
             lambda served: to_model_input(parsed, served.signature),

@@ -221,3 +221,41 @@ def test_admin_endpoints_need_the_token(server: Server) -> None:
         assert c.put("/admin/routing", json={"weight": 0.5}).status_code == 401
         wrong = {"authorization": "Bearer nope"}
         assert c.put("/admin/routing", json={"weight": 0.5}, headers=wrong).status_code == 401
+
+
+def test_a_stock_oip_client_works_unchanged(server: Server, registry: Registry) -> None:
+    """Triton's own HTTP client (tritonclient), as a KServe/Triton user would call it."""
+    import tritonclient.http as oip
+    from tritonclient.utils import InferenceServerException
+
+    rows = registry.data.iloc[50:57]
+    client = oip.InferenceServerClient(server.url.removeprefix("http://"))
+    try:
+        assert client.is_server_live()
+        assert client.is_server_ready()
+        assert client.is_model_ready(MODEL)
+        assert client.get_server_metadata()["name"] == "slipway"
+        meta = client.get_model_metadata(MODEL)
+        output_name = meta["outputs"][0]["name"]
+
+        def inputs(binary: bool = False) -> list[Any]:
+            tensors = []
+            for column in rows.columns:
+                tensor = oip.InferInput(str(column), [len(rows)], "FP64")
+                tensor.set_data_from_numpy(rows[column].to_numpy(), binary_data=binary)
+                tensors.append(tensor)
+            return tensors
+
+        wanted = [oip.InferRequestedOutput(output_name, binary_data=False)]
+        result = client.infer(MODEL, inputs(), outputs=wanted, request_id="triton-1")
+        assert result.get_response()["id"] == "triton-1"
+        expected = registry.models[1].predict(rows)
+        np.testing.assert_array_equal(result.as_numpy(output_name), expected)
+        pinned = client.infer(MODEL, inputs(), model_version="1")  # client's default outputs
+        np.testing.assert_array_equal(pinned.as_numpy(output_name), expected)
+        with pytest.raises(InferenceServerException, match="binary tensor data extension"):
+            client.infer(MODEL, inputs(binary=True))
+        with pytest.raises(InferenceServerException, match="ghost"):
+            client.infer("ghost", inputs())
+    finally:
+        client.close()
