@@ -4,7 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 LOCK := requirements/lock.txt
-UV := $(BIN)/uv pip install -q --python $(BIN)/python -c $(LOCK)
+# --compile-bytecode: write the .pyc files at install (pip does, uv does not by default); with
+# PYTHONDONTWRITEBYTECODE set, as on some CI machines, every CLI call and server process would
+# otherwise compile scikit-learn, pandas & co. from source again (seconds each).
+UV := $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -c $(LOCK)
 CHECKED := $(wildcard src tests benchmarks)
 
 .PHONY: demo test check pytest lock clean

@@ -30,6 +30,7 @@ from slipway.store.schema import metrics as metrics_table
 from slipway.store.schema import params as params_table
 
 MAX_PARAM_LENGTH = 8000
+_METRIC_COLUMNS = ("run_id", "key", "value", "is_nan", "timestamp", "step")
 
 
 def _check_run_id(run_id: object) -> str:
@@ -42,6 +43,7 @@ class RunRepository:
     def __init__(self, engine: Engine, actor: str) -> None:
         self._engine = engine
         self._actor = actor
+        self._metric_insert: tuple[str, Sequence[str] | None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -127,20 +129,41 @@ class RunRepository:
         tags: dict[str, str] | None = None,
     ) -> None:
         """Write metrics, params and tags in one transaction (``executemany`` per table)."""
-        metric_rows = [_metric_row(run_id, m) for m in metrics]
+        metric_rows = _metric_rows(run_id, metrics)
         param_rows = _param_rows(run_id, params)
         with write_transaction(self._engine) as conn:
             self._info(conn, run_id)
             if param_rows:
                 self._insert_params(conn, run_id, param_rows)
             if metric_rows:
-                conn.execute(insert(metrics_table), metric_rows)
+                self._insert_metrics(conn, metric_rows)
             for key, value in (tags or {}).items():
                 check_key("tag", key)
                 conn.execute(
                     delete(run_tags).where(run_tags.c.run_id == run_id, run_tags.c.key == key)
                 )
                 conn.execute(insert(run_tags).values(run_id=run_id, key=key, value=str(value)))
+
+    def _insert_metrics(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        # Core's executemany spends ~10 µs a row turning each dict into bind parameters the
+        # driver would adapt by itself (str, float, bool, int), several times the cost of the
+        # insert. The same INSERT, compiled once for this engine's dialect, goes to the driver's
+        # executemany with plain rows: the same statement and values, 5-10x less Python.
+        if self._metric_insert is None:
+            compiled = insert(metrics_table).compile(
+                dialect=conn.dialect, column_keys=_METRIC_COLUMNS
+            )
+            order: Sequence[str] | None = compiled.positiontup if conn.dialect.positional else None
+            self._metric_insert = (compiled.string, order)
+        statement, order = self._metric_insert
+        if order is None:
+            params: list[Any] = [dict(zip(_METRIC_COLUMNS, row, strict=True)) for row in rows]
+        elif tuple(order) == _METRIC_COLUMNS:
+            params = rows
+        else:
+            index = [_METRIC_COLUMNS.index(name) for name in order]
+            params = [tuple(row[i] for i in index) for row in rows]
+        conn.exec_driver_sql(statement, params)
 
     @staticmethod
     def _insert_params(conn: Connection, run_id: str, rows: list[dict[str, str]]) -> None:
@@ -305,21 +328,20 @@ class RunRepository:
         return _to_info(row)
 
 
-def _metric_row(run_id: str, m: Metric) -> dict[str, Any]:
-    check_key("metric", m.key)
-    try:
-        value = float(m.value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"metric {m.key!r}: value {m.value!r} is not a number") from None
-    nan = math.isnan(value)
-    return {
-        "run_id": run_id,
-        "key": m.key,
-        "value": 0.0 if nan else value,
-        "is_nan": nan,
-        "timestamp": int(m.timestamp),
-        "step": int(m.step),
-    }
+def _metric_rows(run_id: str, metrics: Sequence[Metric]) -> list[tuple[Any, ...]]:
+    """Rows in :data:`_METRIC_COLUMNS` order; each distinct key is validated once."""
+    checked: set[str] = set()
+    rows = []
+    for m in metrics:
+        if m.key not in checked:
+            checked.add(check_key("metric", m.key))
+        try:
+            value = float(m.value)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"metric {m.key!r}: value {m.value!r} is not a number") from None
+        nan = math.isnan(value)
+        rows.append((run_id, m.key, 0.0 if nan else value, nan, int(m.timestamp), int(m.step)))
+    return rows
 
 
 def _param_rows(run_id: str, params: Sequence[Param]) -> list[dict[str, str]]:
