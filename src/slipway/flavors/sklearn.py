@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import pickle
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,35 @@ DEFAULT_TRUSTED_TYPES: tuple[str, ...] = (
 SERIALIZATIONS = ("skops", "pickle")
 _FILES = {"skops": "model.skops", "pickle": "model.pkl"}
 _METHODS = ("predict", "predict_proba")
+# Estimators that compute on arrays and only check names (no selection by name).
+_ARRAY_MODULES = tuple(
+    f"sklearn.{m}."
+    for m in (
+        "ensemble",
+        "linear_model",
+        "tree",
+        "svm",
+        "neighbors",
+        "naive_bayes",
+        "neural_network",
+        "discriminant_analysis",
+        "gaussian_process",
+        "kernel_ridge",
+        "dummy",
+    )
+)
+
+
+def _quiet_feature_names_warning() -> None:
+    """Silence scikit-learn's "X does not have valid feature names" in this process.
+
+    Called by :meth:`SklearnPredictor.predict_array`, in serving processes, after the columns
+    were checked to be the fitted ones, in order. Re-adding an existing filter only moves it
+    to the front, so calling this per batch is cheap and survives ``catch_warnings`` blocks.
+    """
+    warnings.filterwarnings(
+        "ignore", message="X does not have valid feature names", category=UserWarning
+    )
 
 
 class SklearnPredictor:
@@ -70,6 +100,23 @@ class SklearnPredictor:
         if "predict_proba" not in self.methods:
             raise InvalidInput(f"{type(self.model).__name__} has no predict_proba")
         return self.model.predict_proba(self._adapt(data))
+
+    def predict_array(self, matrix: np.ndarray[Any, Any], columns: tuple[str, ...]) -> Any:
+        """``predict`` on a 2-D array whose columns are named ``columns``, skipping pandas.
+
+        For plain array estimators fitted on exactly these columns in this order, the array
+        goes straight to the estimator: scikit-learn's DataFrame checks cost more than a
+        100-tree model's prediction (about 1.6 ms a call here). Everything else, Pipelines
+        and ColumnTransformers that select columns by name among them, gets a DataFrame.
+        """
+        names = getattr(self.model, "feature_names_in_", None)
+        if names is None or (
+            tuple(str(n) for n in names) == columns
+            and type(self.model).__module__.startswith(_ARRAY_MODULES)
+        ):
+            _quiet_feature_names_warning()
+            return self.model.predict(matrix)
+        return self.predict(pd.DataFrame(matrix, columns=list(columns)))
 
     def _adapt(self, data: Any) -> Any:
         # Hand the estimator what it was fitted on, so it neither warns about feature names

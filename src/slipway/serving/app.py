@@ -105,7 +105,10 @@ class InferenceApp:
         h = self._handle
         model = "/v2/models/{name}"
         version = "/v2/models/{name}/versions/{version}"
-        routes = [
+        routes = [  # matched in order: the inference endpoints first
+            Route("/predict", h(self.predict), methods=["POST"]),
+            Route(f"{model}/infer", h(self.infer), methods=["POST"]),
+            Route(f"{version}/infer", h(self.infer), methods=["POST"]),
             Route("/v2", h(self.server_metadata)),
             Route("/v2/health/live", h(self.live)),
             Route("/v2/health/ready", h(self.ready)),
@@ -113,9 +116,6 @@ class InferenceApp:
             Route(version, h(self.model_metadata)),
             Route(f"{model}/ready", h(self.model_ready)),
             Route(f"{version}/ready", h(self.model_ready)),
-            Route(f"{model}/infer", h(self.infer), methods=["POST"]),
-            Route(f"{version}/infer", h(self.infer), methods=["POST"]),
-            Route("/predict", h(self.predict), methods=["POST"]),
             Route("/metrics", h(self.metrics)),
             Route("/admin/routing", h(self.get_routing)),
             Route("/admin/routing", h(self.set_routing), methods=["PUT"]),

@@ -131,7 +131,7 @@ class DataPlane:
         latency = time.perf_counter() - started
         self.metrics.latency.labels(*labels).observe(latency)
         self.metrics.requests.labels(*labels, route, "200").inc()
-        logged = served.loggable(checked)
+        logged = None if self.prediction_log is None else served.loggable(checked)
         self._record(served, route, request_id, arrived_ms, started, logged, outputs, None)
         if shadow is not None:
             self._spawn(self._shadow(shadow, to_model_input, request_id, arrived_ms))

@@ -169,7 +169,14 @@ async def load_served_model(
     labels = (name, str(version))
     plan = MatrixPlan.for_signature(model.signature)
     raw_predict = model.raw.predict
-    predict = raw_predict if plan is None else (lambda m: raw_predict(plan.frame(m)))
+    predict_array = getattr(model.raw, "predict_array", None)
+    predict: Callable[[Any], Any]
+    if plan is None:
+        predict = raw_predict
+    elif callable(predict_array):  # the flavor takes the array as is (sklearn)
+        predict = lambda m: predict_array(m, plan.names)  # noqa: E731
+    else:
+        predict = lambda m: raw_predict(plan.frame(m))  # noqa: E731
     batcher = AdaptiveBatcher(
         predict,
         max_batch_size=max_batch_size,
