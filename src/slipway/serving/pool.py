@@ -17,6 +17,7 @@ from slipway.flavors import LoadedModel, Signature
 from slipway.flavors.dtypes import FLOATS
 from slipway.serving.batching import AdaptiveBatcher
 from slipway.serving.metrics import ServerMetrics
+from slipway.serving.predlog import ColumnBlock
 
 
 class ModelState(enum.StrEnum):
@@ -127,7 +128,7 @@ class ServedModel:
         plan = self.plan
         if plan is None or not isinstance(checked, np.ndarray):
             return checked
-        return {name: checked[:, i] for i, name in enumerate(plan.names)}
+        return ColumnBlock(plan.names, checked)
 
     async def predict(self, checked: Any) -> Any:
         """Predict already-checked input through the batcher, counting it as in flight."""

@@ -113,6 +113,24 @@ class PredictionRecord:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ColumnBlock:
+    """Inputs as one 2-D numeric array whose columns are ``names``: the server's form for
+    all-float tabular models. The writer stacks the blocks of a file and splits columns once,
+    instead of handling every column of every record."""
+
+    names: tuple[str, ...]
+    values: np.ndarray[Any, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _BlockKey:
+    """Stands for the columns ``prefix + name`` of a :class:`ColumnBlock` in a file builder."""
+
+    prefix: str
+    names: tuple[str, ...]
+
+
 def is_safe_component(value: str) -> bool:
     """Whether ``value`` may name a folder under the log root (no ``/``, ``..``, empty)."""
     return isinstance(value, str) and _SAFE_COMPONENT.match(value) is not None
@@ -361,18 +379,37 @@ def _type_of(chunk: _Chunk) -> pa.DataType:
 @dataclass(frozen=True, slots=True)
 class _Rows:
     count: int
-    columns: dict[str, _Chunk]
+    columns: dict[str | _BlockKey, _Chunk]
     inputs_json: str | None
     outputs_json: str | None
 
 
+def _block(value: Any) -> tuple[int, dict[str | _BlockKey, _Chunk]] | None:
+    if not isinstance(value, ColumnBlock):
+        return None
+    values = value.values
+    if values.ndim != 2 or values.shape[1] != len(value.names) or values.dtype.kind not in "fi":
+        return None
+    if values.shape[0] == 0:
+        return None
+    return values.shape[0], {_BlockKey("in_", value.names): values}
+
+
 def _split_record(record: PredictionRecord) -> _Rows:
+    block = _block(record.inputs)
+    if block is not None:
+        return _with_outputs(record, block[0], block[1], None)
+    if isinstance(record.inputs, ColumnBlock):
+        inputs_json = _json({"names": record.inputs.names, "values": record.inputs.values})
+        return _with_outputs(record, None, {}, inputs_json)
     inputs = _split(record.inputs, "input")
     outputs = _split(record.outputs, "output")
     count = inputs[0] if inputs else outputs[0] if outputs else 1
     if outputs and outputs[0] != count:
         outputs = None
-    columns = {f"in_{n}": a for n, a in inputs[1].items()} if inputs else {}
+    columns: dict[str | _BlockKey, _Chunk] = (
+        {f"in_{n}": a for n, a in inputs[1].items()} if inputs else {}
+    )
     if outputs:
         columns.update({f"out_{n}": a for n, a in outputs[1].items()})
     return _Rows(
@@ -381,6 +418,23 @@ def _split_record(record: PredictionRecord) -> _Rows:
         None if inputs or record.inputs is None else _json(record.inputs),
         None if outputs or record.outputs is None else _json(record.outputs),
     )
+
+
+def _with_outputs(
+    record: PredictionRecord,
+    count: int | None,
+    columns: dict[str | _BlockKey, _Chunk],
+    inputs_json: str | None,
+) -> _Rows:
+    outputs = _split(record.outputs, "output")
+    if count is None:
+        count = outputs[0] if outputs else 1
+    if outputs and outputs[0] != count:
+        outputs = None
+    if outputs:
+        columns.update({f"out_{n}": a for n, a in outputs[1].items()})
+    outputs_json = None if outputs or record.outputs is None else _json(record.outputs)
+    return _Rows(count, columns, inputs_json, outputs_json)
 
 
 def _split(value: Any, default_name: str) -> tuple[int, dict[str, _Chunk]] | None:
@@ -484,9 +538,9 @@ class _FileBuilder:
         self.records = 0
         self._rows = 0
         self._base: dict[str, list[Any]] = {name: [] for name, _ in _BASE_FIELDS}
-        self._columns: dict[str, list[_Chunk | int]] = {}
+        self._columns: dict[str | _BlockKey, list[_Chunk | int]] = {}
         """Per column: record chunks, or an int for that many nulls."""
-        self._types: dict[str, pa.DataType] = {}
+        self._types: dict[str | _BlockKey, pa.DataType] = {}
 
     def fits(self, rows: _Rows) -> bool:
         for name, chunk in rows.columns.items():
@@ -515,17 +569,17 @@ class _FileBuilder:
         for name, first in (("inputs_json", rows.inputs_json), ("outputs_json", rows.outputs_json)):
             self._base[name].append(first)
             self._base[name].extend([None] * (n - 1))
-        for name, chunk in rows.columns.items():
-            known, new = self._types.get(name), _type_of(chunk)
+        for key, chunk in rows.columns.items():
+            known, new = self._types.get(key), _type_of(chunk)
             if known is None or pa.types.is_null(known):
                 # A column seen only as nulls so far takes the first real type.
-                self._columns[name] = [self._rows]
-                self._types[name] = new
+                self._columns[key] = [self._rows]
+                self._types[key] = new
             elif pa.types.is_null(new):
                 chunk = n
-            self._columns[name].append(chunk)
-        for name, chunks in self._columns.items():
-            if name not in rows.columns:
+            self._columns[key].append(chunk)
+        for key, chunks in self._columns.items():
+            if key not in rows.columns:
                 chunks.append(n)
         self._rows += n
         self.records += 1
@@ -533,9 +587,14 @@ class _FileBuilder:
     def table(self) -> pa.Table:
         arrays = [pa.array(self._base[name], type_) for name, type_ in _BASE_FIELDS]
         names = [name for name, _ in _BASE_FIELDS]
-        for name, chunks in self._columns.items():
-            arrays.append(_concat(chunks, self._types[name]))
-            names.append(name)
+        for key, chunks in self._columns.items():
+            if isinstance(key, _BlockKey):
+                columns = _concat_block(chunks, len(key.names), self._types[key])
+                arrays.extend(columns)
+                names.extend(key.prefix + name for name in key.names)
+            else:
+                arrays.append(_concat(chunks, self._types[key]))
+                names.append(key)
         table = pa.Table.from_arrays(arrays, names=names)
         return table.replace_schema_metadata({"slipway.predlog.schema": SCHEMA_VERSION})
 
@@ -557,6 +616,25 @@ def _concat(chunks: list[_Chunk | int], type_: pa.DataType) -> pa.Array:
         else:
             pieces.append(chunk)
     return pa.concat_arrays(pieces) if pieces else pa.nulls(0, type_)
+
+
+def _concat_block(chunks: list[_Chunk | int], width: int, type_: pa.DataType) -> list[pa.Array]:
+    """The columns of stacked :class:`ColumnBlock` chunks (ints: rows of nulls)."""
+    pieces: list[list[pa.Array]] = [[] for _ in range(width)]
+    run: list[np.ndarray[Any, Any]] = []
+    for chunk in [*chunks, 0]:
+        if isinstance(chunk, np.ndarray):
+            run.append(chunk)
+            continue
+        if run:
+            stacked = np.concatenate(run)
+            for i in range(width):
+                pieces[i].append(pa.array(stacked[:, i], type_))
+            run = []
+        if isinstance(chunk, int) and chunk:
+            for column in pieces:
+                column.append(pa.nulls(chunk, type_))
+    return [pa.concat_arrays(p) if p else pa.nulls(0, type_) for p in pieces]
 
 
 def _compatible(known: pa.DataType, new: pa.DataType) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
@@ -169,8 +170,8 @@ class InferenceServer:
             await asyncio.to_thread(self.prediction_log.close, self.settings.drain_timeout_s)
         self.workspace.close()
 
-    def app(self) -> Starlette:
-        return self.inference.build(lifespan=self.lifespan)
+    def app(self) -> ASGIApp:
+        return self.inference.asgi(self.inference.build(lifespan=self.lifespan))
 
 
 def uvicorn_config(app: Any, settings: ServeSettings, **kwargs: Any) -> uvicorn.Config:
@@ -193,7 +194,7 @@ _ENV_WEIGHT = "SLIPWAY_SERVE_CHALLENGER_WEIGHT"
 _ENV_MODE = "SLIPWAY_SERVE_MODE"
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> ASGIApp:
     """App factory for worker processes (``--workers N``): configuration comes by environment."""
     server = InferenceServer(
         os.environ[_ENV_URI],

@@ -341,3 +341,27 @@ def test_read_log_of_nothing_is_empty(root: Path) -> None:
     frame = read_log(root, "churn")
     assert frame.empty
     assert {"request_id", "time", "model_version", "status"} <= set(frame.columns)
+
+
+def test_column_blocks_are_stacked_with_nulls_for_failed_requests(
+    log: PredictionLog, root: Path
+) -> None:
+    names = ("a", "b")
+    block = predlog.ColumnBlock
+    log.submit(record("r0", inputs=block(names, np.array([[1.0, 2.0]])), outputs=np.array([0])))
+    log.submit(record("bad", status=422, error="model refused"))
+    log.submit(
+        record(
+            "r1",
+            inputs=block(names, np.array([[3.0, 4.0], [5.0, np.nan]], dtype=np.float32)),
+            outputs=np.array([1, 0]),
+        )
+    )
+    log.submit(record("odd", inputs=block(names, np.ones((1, 3)))))  # width disagrees: JSON
+    log.flush(timeout=10)
+    frame = read_log(root, "churn").sort_values(["request_id", "row"]).reset_index(drop=True)
+    assert frame["request_id"].tolist() == ["bad", "odd", "r0", "r1", "r1"]
+    assert frame["in_a"].tolist()[2:] == [1.0, 3.0, 5.0]
+    assert frame["in_b"].isna().tolist() == [True, True, False, False, True]
+    assert frame["out_output"].tolist()[2:] == [0, 1, 0]
+    assert frame.loc[1, "inputs_json"] is not None
