@@ -123,12 +123,42 @@ class ColumnBlock:
     values: np.ndarray[Any, Any]
 
 
-@dataclass(frozen=True, slots=True)
 class _BlockKey:
-    """Stands for the columns ``prefix + name`` of a :class:`ColumnBlock` in a file builder."""
+    """Stands for the columns ``prefix + name`` of a :class:`ColumnBlock` in a file builder.
 
-    prefix: str
-    names: tuple[str, ...]
+    Its hash is computed once: the key is looked up several times per record."""
+
+    __slots__ = ("_hash", "names", "prefix")
+
+    def __init__(self, prefix: str, names: tuple[str, ...]) -> None:
+        self.prefix = prefix
+        self.names = names
+        self._hash = hash((prefix, names))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, _BlockKey)
+            and self._hash == other._hash
+            and self.prefix == other.prefix
+            and self.names == other.names
+        )
+
+
+_block_keys: dict[tuple[str, int], _BlockKey] = {}
+
+
+def _block_key(prefix: str, names: tuple[str, ...]) -> _BlockKey:
+    """One key object per names tuple seen (the server passes the same tuple every time)."""
+    key = _block_keys.get((prefix, id(names)))
+    if key is None or key.names is not names:
+        key = _BlockKey(prefix, names)
+        if len(_block_keys) > 1024:
+            _block_keys.clear()
+        _block_keys[(prefix, id(names))] = key
+    return key
 
 
 def is_safe_component(value: str) -> bool:
@@ -392,7 +422,7 @@ def _block(value: Any) -> tuple[int, dict[str | _BlockKey, _Chunk]] | None:
         return None
     if values.shape[0] == 0:
         return None
-    return values.shape[0], {_BlockKey("in_", value.names): values}
+    return values.shape[0], {_block_key("in_", value.names): values}
 
 
 def _split_record(record: PredictionRecord) -> _Rows:
@@ -537,7 +567,7 @@ class _FileBuilder:
     def __init__(self) -> None:
         self.records = 0
         self._rows = 0
-        self._base: dict[str, list[Any]] = {name: [] for name, _ in _BASE_FIELDS}
+        self._records: list[tuple[Any, ...]] = []
         self._columns: dict[str | _BlockKey, list[_Chunk | int]] = {}
         """Per column: record chunks, or an int for that many nulls."""
         self._types: dict[str | _BlockKey, pa.DataType] = {}
@@ -551,24 +581,24 @@ class _FileBuilder:
 
     def add(self, record: PredictionRecord, rows: _Rows) -> None:
         n = rows.count
-        # Converted before anything is appended, so a bad record leaves no trace.
-        values = {
-            "request_id": str(record.request_id),
-            "time": int(record.time_ms),
-            "deployment": record.deployment,
-            "model_name": str(record.model_name),
-            "model_version": record.model_version,
-            "route": str(record.route),
-            "latency_ms": float(record.latency_ms),
-            "status": int(record.status),
-            "error": None if record.error is None else str(record.error),
-        }
-        for name, value in values.items():
-            self._base[name].extend([value] * n)
-        self._base["row"].extend(range(n))
-        for name, first in (("inputs_json", rows.inputs_json), ("outputs_json", rows.outputs_json)):
-            self._base[name].append(first)
-            self._base[name].extend([None] * (n - 1))
+        # Converted before anything is appended, so a bad record leaves no trace. One tuple
+        # per record; columns are built (and repeated over the record's rows) in table().
+        self._records.append(
+            (
+                str(record.request_id),
+                int(record.time_ms),
+                record.deployment,
+                str(record.model_name),
+                record.model_version,
+                str(record.route),
+                float(record.latency_ms),
+                int(record.status),
+                None if record.error is None else str(record.error),
+                rows.inputs_json,
+                rows.outputs_json,
+                n,
+            )
+        )
         for key, chunk in rows.columns.items():
             known, new = self._types.get(key), _type_of(chunk)
             if known is None or pa.types.is_null(known):
@@ -585,7 +615,41 @@ class _FileBuilder:
         self.records += 1
 
     def table(self) -> pa.Table:
-        arrays = [pa.array(self._base[name], type_) for name, type_ in _BASE_FIELDS]
+        (request_id, time_ms, deployment, model_name, version, route, latency, status, error,
+         inputs_json, outputs_json, counts) = zip(*self._records, strict=True)  # fmt: skip
+        counts_array = np.asarray(counts, dtype=np.int64)
+        single = bool(np.all(counts_array == 1))
+
+        def repeated(values: tuple[Any, ...], type_: pa.DataType) -> pa.Array:
+            array = pa.array(values, type_)
+            return array if single else array.take(np.repeat(np.arange(len(values)), counts))
+
+        def first_row_only(values: tuple[Any, ...]) -> pa.Array:
+            if single:
+                return pa.array(values, pa.string())
+            spread: list[Any] = []
+            for value, count in zip(values, counts, strict=True):
+                spread.append(value)
+                spread.extend([None] * (count - 1))
+            return pa.array(spread, pa.string())
+
+        starts = np.repeat(np.cumsum(counts_array) - counts_array, counts_array)
+        row = np.arange(int(counts_array.sum()), dtype=np.int64) - starts
+        base = {
+            "request_id": repeated(request_id, pa.string()),
+            "row": pa.array(row),
+            "time": repeated(time_ms, pa.timestamp("ms", tz="UTC")),
+            "deployment": repeated(deployment, pa.string()),
+            "model_name": repeated(model_name, pa.string()),
+            "model_version": repeated(version, pa.int64()),
+            "route": repeated(route, pa.string()),
+            "latency_ms": repeated(latency, pa.float64()),
+            "status": repeated(status, pa.int64()),
+            "error": repeated(error, pa.string()),
+            "inputs_json": first_row_only(inputs_json),
+            "outputs_json": first_row_only(outputs_json),
+        }
+        arrays = [base[name] for name, _ in _BASE_FIELDS]
         names = [name for name, _ in _BASE_FIELDS]
         for key, chunks in self._columns.items():
             if isinstance(key, _BlockKey):
