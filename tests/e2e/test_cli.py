@@ -120,6 +120,8 @@ def test_help_everywhere(home: Path) -> None:
         ["experiments"],
         ["db", "upgrade"],
         ["demo"],
+        ["serve"],
+        ["run"],
     ):
         result = _slipway(home, *args, "--help")
         assert result.returncode == 0, (args, result.stderr)

@@ -1,0 +1,77 @@
+"""Pipelines: declared steps run as a DAG, with a step cache, data validation and gates.
+
+Names are imported on first use (PEP 562): a worker process that only executes a step does
+not pay for the coordinator's imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS: dict[str, str] = {
+    "LocalRunner": "slipway.pipelines.runner",
+    "Pipeline": "slipway.pipelines.decorators",
+    "PipelineResult": "slipway.pipelines.execution",
+    "PipelineSpec": "slipway.pipelines.spec",
+    "Runner": "slipway.pipelines.runner",
+    "StepContext": "slipway.pipelines.context",
+    "StepEvent": "slipway.pipelines.execution",
+    "StepInvocation": "slipway.pipelines.invocation",
+    "StepOutcome": "slipway.pipelines.invocation",
+    "StepResult": "slipway.pipelines.execution",
+    "StepSpec": "slipway.pipelines.spec",
+    "StepStatus": "slipway.pipelines.invocation",
+    "check": "slipway.pipelines.execution",
+    "load_pipeline": "slipway.pipelines.loading",
+    "run_pipeline": "slipway.pipelines.execution",
+    "step": "slipway.pipelines.decorators",
+}
+
+__all__ = [
+    "LocalRunner",
+    "Pipeline",
+    "PipelineResult",
+    "PipelineSpec",
+    "Runner",
+    "StepContext",
+    "StepEvent",
+    "StepInvocation",
+    "StepOutcome",
+    "StepResult",
+    "StepSpec",
+    "StepStatus",
+    "check",
+    "load_pipeline",
+    "run_pipeline",
+    "step",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'slipway.pipelines' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from slipway.pipelines.context import StepContext
+    from slipway.pipelines.decorators import Pipeline, step
+    from slipway.pipelines.execution import (
+        PipelineResult,
+        StepEvent,
+        StepResult,
+        check,
+        run_pipeline,
+    )
+    from slipway.pipelines.invocation import StepInvocation, StepOutcome, StepStatus
+    from slipway.pipelines.loading import load_pipeline
+    from slipway.pipelines.runner import LocalRunner, Runner
+    from slipway.pipelines.spec import PipelineSpec, StepSpec
