@@ -8,7 +8,7 @@ LOCK := requirements/lock.txt
 # PYTHONDONTWRITEBYTECODE set, as on some CI machines, every CLI call and server process would
 # otherwise compile scikit-learn, pandas & co. from source again (seconds each).
 UV := $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -c $(LOCK)
-CHECKED := $(wildcard src tests benchmarks)
+CHECKED := $(wildcard src tests benchmarks examples)
 
 .PHONY: demo test check pytest lock clean
 
@@ -27,6 +27,7 @@ $(VENV)/.dev: pyproject.toml $(LOCK) | $(BIN)/uv
 ## demo: create .venv, install (pinned), run the whole loop on the embedded default
 demo: $(VENV)/.runtime
 	$(BIN)/slipway demo
+	cd examples/tabular && SLIPWAY_HOME="$${SLIPWAY_HOME:-$(CURDIR)/.slipway}" ../../$(BIN)/slipway run train
 
 ## test: install dev extras and services, then ruff, mypy --strict, import layers, pytest
 test: check pytest

@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from slipway.cli import db, demo, experiments, models, pipelines, runs, serve
+from slipway.cli import ci, db, demo, experiments, models, pipelines, runs, serve
 from slipway.cli.output import err_console
 from slipway.core.errors import SlipwayError
 
@@ -22,6 +22,7 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.add_typer(db.app, name="db")
+app.add_typer(ci.app, name="ci")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("run")(pipelines.run)

@@ -14,7 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SLIPWAY_", extra="ignore")
+    # env_ignore_empty: CI systems pass an unset secret as "", which must mean "not set".
+    model_config = SettingsConfigDict(env_prefix="SLIPWAY_", extra="ignore", env_ignore_empty=True)
 
     home: Path = Field(
         default=Path(".slipway"),

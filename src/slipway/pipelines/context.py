@@ -7,10 +7,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from slipway.core.entities import Metric
 from slipway.core.errors import InvalidInput
 from slipway.core.names import check_key
+
+if TYPE_CHECKING:
+    from slipway.workspace import Workspace
 
 
 @dataclass
@@ -21,7 +25,9 @@ class StepContext:
     - ``ctx.input(name)`` / ``ctx.inputs``: local paths of the inputs (verified copies);
     - ``ctx.output(name)``: the path to write the output ``name`` to, as a file or a directory;
     - ``ctx.logger``: a logger whose records go to the step's log artifact;
-    - ``ctx.log_metric(key, value)``: a metric of the step's run.
+    - ``ctx.log_metric(key, value)``: a metric of the step's run;
+    - ``ctx.workspace``: the workspace the pipeline runs against (built-in steps such as gates
+      use it to read and write the registry), ``None`` when a step is called directly.
     """
 
     step: str
@@ -32,6 +38,7 @@ class StepContext:
     output_names: tuple[str, ...]
     logger: logging.Logger
     metrics: list[Metric] = field(default_factory=list)
+    workspace: Workspace | None = None
 
     def input(self, name: str) -> Path:
         """The local path of input ``name``."""

@@ -22,6 +22,7 @@ from slipway.core.errors import SlipwayError
 from slipway.pipelines.cache import CacheEntry, StepCache, cache_key, code_digest
 from slipway.pipelines.dag import CheckedPipeline, check_pipeline
 from slipway.pipelines.decorators import Pipeline
+from slipway.pipelines.entrypoints import resolve_entry
 from slipway.pipelines.invocation import OutputRef, StepInvocation, StepOutcome, StepStatus
 from slipway.pipelines.loading import PipelineSource, load_pipeline
 from slipway.pipelines.runner import LocalRunner, Runner
@@ -245,7 +246,7 @@ class _Coordinator:
             return StepResult(name, StepStatus.FAILED, error=str(exc))
         outputs = tuple(step.outputs)
         key = cache_key(entry=step.entry, code=code, params=params, inputs=inputs, outputs=outputs)
-        hit = self.cache.get(key) if self.use_cache else None
+        hit = self.cache.get(key) if self.use_cache and _cacheable(step.entry) else None
         if hit is not None and not all(
             ref_exists(self.ws.artifacts, r) for r in hit.outputs.values()
         ):
@@ -343,6 +344,18 @@ class _Coordinator:
 
 
 _NOT_OK = (StepStatus.FAILED, StepStatus.SKIPPED)
+
+
+def _cacheable(entry: str) -> bool:
+    """False for a step marked ``slipway_cacheable = False``.
+
+    Such a step reads state its inputs do not capture (a gate reads the registry's current
+    champion), so an earlier result cannot stand in for running it again.
+    """
+    try:
+        return getattr(resolve_entry(entry), "slipway_cacheable", True) is not False
+    except SlipwayError:
+        return True
 
 
 def _skip(broken: list[str]) -> str:

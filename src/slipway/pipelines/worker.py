@@ -61,6 +61,7 @@ def execute_step(invocation: StepInvocation) -> StepOutcome:
             output_dir=work / "outputs",
             output_names=invocation.outputs,
             logger=logging.getLogger(f"slipway.step.{invocation.step}"),
+            workspace=workspace,
         )
         context.output_dir.mkdir()
         error: str | None = None

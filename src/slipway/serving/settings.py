@@ -26,7 +26,9 @@ def check_weight(weight: float) -> float:
 
 
 class ServeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SLIPWAY_SERVE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SLIPWAY_SERVE_", extra="ignore", env_ignore_empty=True
+    )
 
     host: str = Field(default="127.0.0.1", description="Address to listen on.")
     port: int = Field(default=8080, ge=0, le=65535, description="TCP port (0: any free port).")
