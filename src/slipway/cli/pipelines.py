@@ -1,7 +1,8 @@
-"""``slipway run <pipeline>``: run a declared pipeline locally, with the step cache."""
+"""``slipway run <pipeline>``: run a declared pipeline, locally or on Ray, with the step cache."""
 
 from __future__ import annotations
 
+import enum
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +16,14 @@ from slipway.cli.output import console, err_console, print_json, print_table
 from slipway.core.errors import InvalidInput
 from slipway.pipelines.execution import PipelineResult, StepEvent, check, run_pipeline
 from slipway.pipelines.invocation import StepStatus
+from slipway.pipelines.runner import Runner, make_runner
 from slipway.workspace import Workspace
+
+
+class RunnerChoice(enum.StrEnum):
+    LOCAL = "local"
+    RAY = "ray"
+
 
 _MARKS = {
     StepStatus.RUNNING: "[cyan]▶[/cyan]",
@@ -46,6 +54,22 @@ def run(
             file_okay=False,
         ),
     ] = Path("."),
+    runner: Annotated[
+        RunnerChoice,
+        typer.Option(
+            "--runner",
+            help="Where steps run: local (a process per step here) or ray (Ray tasks).",
+            case_sensitive=False,
+        ),
+    ] = RunnerChoice.LOCAL,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="With --runner ray: the cluster to use (ray://host:10001, host:6379 or auto); "
+            "default: start a local Ray for this run.",
+        ),
+    ] = None,
     tracking_uri: TrackingUri = None,
     json_out: Json = False,
 ) -> None:
@@ -56,17 +80,26 @@ def run(
         sys.path.insert(0, str(base))
     overrides = _parse_params(param or [])
     steps = len(check(pipeline, base).order)
+    step_runner = make_runner(runner.value, max_workers=steps, ray_address=ray_address)
     workspace = open_workspace(tracking_uri)
     try:
         if json_out:
             result = run_pipeline(
-                pipeline, overrides, cache=not no_cache, workspace=workspace, project_dir=base
+                pipeline,
+                overrides,
+                cache=not no_cache,
+                workspace=workspace,
+                runner=step_runner,
+                project_dir=base,
             )
             print_json(result)
         else:
-            result = _run_with_progress(pipeline, overrides, not no_cache, workspace, base, steps)
+            result = _run_with_progress(
+                pipeline, overrides, not no_cache, workspace, step_runner, base, steps
+            )
             _print_summary(result)
     finally:
+        step_runner.close()
         workspace.close()
     if not result.ok:
         for failed in result.failed:
@@ -84,6 +117,7 @@ def _run_with_progress(
     overrides: dict[str, str],
     cache: bool,
     workspace: Workspace,
+    step_runner: Runner,
     base: Path,
     steps: int,
 ) -> PipelineResult:
@@ -112,6 +146,7 @@ def _run_with_progress(
             overrides,
             cache=cache,
             workspace=workspace,
+            runner=step_runner,
             project_dir=base,
             on_event=on_event,
         )

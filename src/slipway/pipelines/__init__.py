@@ -14,6 +14,7 @@ _EXPORTS: dict[str, str] = {
     "Pipeline": "slipway.pipelines.decorators",
     "PipelineResult": "slipway.pipelines.execution",
     "PipelineSpec": "slipway.pipelines.spec",
+    "RayRunner": "slipway.pipelines.ray_runner",
     "Runner": "slipway.pipelines.runner",
     "StepContext": "slipway.pipelines.context",
     "StepEvent": "slipway.pipelines.execution",
@@ -24,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "StepStatus": "slipway.pipelines.invocation",
     "check": "slipway.pipelines.execution",
     "load_pipeline": "slipway.pipelines.loading",
+    "make_runner": "slipway.pipelines.runner",
     "run_pipeline": "slipway.pipelines.execution",
     "step": "slipway.pipelines.decorators",
 }
@@ -33,6 +35,7 @@ __all__ = [
     "Pipeline",
     "PipelineResult",
     "PipelineSpec",
+    "RayRunner",
     "Runner",
     "StepContext",
     "StepEvent",
@@ -43,6 +46,7 @@ __all__ = [
     "StepStatus",
     "check",
     "load_pipeline",
+    "make_runner",
     "run_pipeline",
     "step",
 ]
@@ -73,5 +77,6 @@ if TYPE_CHECKING:
     )
     from slipway.pipelines.invocation import StepInvocation, StepOutcome, StepStatus
     from slipway.pipelines.loading import load_pipeline
-    from slipway.pipelines.runner import LocalRunner, Runner
+    from slipway.pipelines.ray_runner import RayRunner
+    from slipway.pipelines.runner import LocalRunner, Runner, make_runner
     from slipway.pipelines.spec import PipelineSpec, StepSpec

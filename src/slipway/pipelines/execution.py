@@ -25,7 +25,7 @@ from slipway.pipelines.decorators import Pipeline
 from slipway.pipelines.entrypoints import resolve_entry
 from slipway.pipelines.invocation import OutputRef, StepInvocation, StepOutcome, StepStatus
 from slipway.pipelines.loading import PipelineSource, load_pipeline
-from slipway.pipelines.runner import LocalRunner, Runner
+from slipway.pipelines.runner import Runner, make_runner
 from slipway.pipelines.spec import PipelineSpec, is_path_input, resolve_params, substitute
 from slipway.pipelines.storage import ref_exists, store_path
 from slipway.pipelines.worker import OUTPUT_PREFIX
@@ -100,7 +100,7 @@ def run_pipeline(
     *,
     cache: bool = True,
     workspace: Workspace | None = None,
-    runner: Runner | None = None,
+    runner: Runner | str | None = None,
     project_dir: str | Path | None = None,
     on_event: Callable[[StepEvent], None] | None = None,
 ) -> PipelineResult:
@@ -120,8 +120,11 @@ def run_pipeline(
         ws.tracking_uri,
         ws.settings.resolved_artifact_uri(),
     )
-    own_runner = runner is None
-    active = runner or LocalRunner(max_workers=len(checked.order))
+    own_runner = not isinstance(runner, Runner)
+    if isinstance(runner, Runner):
+        active = runner
+    else:
+        active = make_runner(runner or "local", max_workers=len(checked.order))
     try:
         coordinator = _Coordinator(checked, resolved, ws, active, step_cache, cache, on_event)
         return coordinator.run()

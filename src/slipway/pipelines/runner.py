@@ -4,7 +4,8 @@
 slipway.pipelines.worker``), at most one per core at a time. A fresh interpreter imports the
 step's module as it is on disk now, needs no ``if __name__ == "__main__"`` guard in the
 caller's script (as ``multiprocessing``'s spawn would), and exchanges only JSON files with the
-coordinator. A Ray runner would implement the same ``submit`` over Ray tasks.
+coordinator. :class:`~slipway.pipelines.ray_runner.RayRunner` implements the same ``submit``
+over Ray tasks that run this same worker; :func:`make_runner` picks one by name.
 """
 
 from __future__ import annotations
@@ -17,10 +18,14 @@ import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
+from slipway.core.errors import InvalidInput
 from slipway.pipelines.invocation import StepInvocation, StepOutcome
 
 WORKER_MODULE = "slipway.pipelines.worker"
+RunnerKind = Literal["local", "ray"]
+RUNNER_KINDS: tuple[RunnerKind, ...] = ("local", "ray")
 
 
 class Runner(abc.ABC):
@@ -66,6 +71,21 @@ class LocalRunner(Runner):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def make_runner(
+    kind: str = "local", *, max_workers: int | None = None, ray_address: str | None = None
+) -> Runner:
+    """A runner by name: ``local`` (processes here) or ``ray`` (Ray tasks; Ray imported lazily)."""
+    if kind == "local":
+        if ray_address is not None:
+            raise InvalidInput("--ray-address needs the Ray runner (--runner ray)")
+        return LocalRunner(max_workers=max_workers)
+    if kind == "ray":
+        from slipway.pipelines.ray_runner import RayRunner
+
+        return RayRunner(address=ray_address)
+    raise InvalidInput(f"unknown runner {kind!r}: expected one of {', '.join(RUNNER_KINDS)}")
 
 
 def run_in_subprocess(invocation: StepInvocation) -> StepOutcome:
