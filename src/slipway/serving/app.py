@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from starlette.applications import Starlette
@@ -123,10 +123,7 @@ class InferenceApp:
         h = self._handle
         model = "/v2/models/{name}"
         version = "/v2/models/{name}/versions/{version}"
-        routes = [  # matched in order: the inference endpoints first
-            Route("/predict", h(self.predict), methods=["POST"]),
-            Route(f"{model}/infer", h(self.infer), methods=["POST"]),
-            Route(f"{version}/infer", h(self.infer), methods=["POST"]),
+        routes = [  # the inference endpoints are served by the lane (see asgi)
             Route("/v2", h(self.server_metadata)),
             Route("/v2/health/live", h(self.live)),
             Route("/v2/health/ready", h(self.ready)),
@@ -204,20 +201,6 @@ class InferenceApp:
 
     # -- inference -------------------------------------------------------------------------
 
-    async def infer(self, request: Request) -> Response:
-        body, headers = await self._infer(
-            request.path_params["name"],
-            request.path_params.get("version"),
-            await read_body(request, self.max_body_bytes),
-            request.headers.get,
-        )
-        return Response(body, media_type=JSON, headers=headers)
-
-    async def predict(self, request: Request) -> Response:
-        body = await read_body(request, self.max_body_bytes)
-        content, headers = await self._predict(body, request.headers.get)
-        return Response(content, media_type=JSON, headers=headers)
-
     async def _infer(
         self, name: str, version_text: str | None, body: bytes, header: HeaderGetter
     ) -> tuple[bytes, dict[str, str]]:
@@ -252,35 +235,26 @@ class InferenceApp:
         return encode_json_predictions(result.outputs), self._headers(result.served, result.route)
 
     def asgi(self, app: Starlette) -> ASGIApp:
-        """``app`` behind a lean lane for the two inference POSTs.
+        """``app`` behind a lean lane that alone serves the inference paths.
 
-        They skip Starlette's routing, middleware, Request and Response objects, which cost
-        more than the rest of a one-row request; everything else goes to ``app``.
+        ``/predict`` and ``/v2/models/…/infer`` skip Starlette's routing, middleware, Request
+        and Response objects, which cost more than the rest of a one-row request; everything
+        else goes to ``app``.
         """
 
         async def lane(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http" or scope["method"] != "POST":
+            target = _inference_target(scope["path"]) if scope["type"] == "http" else False
+            if target is False:
                 return await app(scope, receive, send)
-            path: str = scope["path"]
-            target: tuple[str, str | None] | None
-            if path == "/predict":
-                target = None
-            elif path.startswith("/v2/models/") and path.endswith("/infer"):
-                parts = path.split("/")  # '', v2, models, name[, versions, v], infer
-                if len(parts) == 5:
-                    target = (parts[3], None)
-                elif len(parts) == 7 and parts[4] == "versions":
-                    target = (parts[3], parts[5])
-                else:
-                    return await app(scope, receive, send)
-            else:
-                return await app(scope, receive, send)
+            if scope["method"] != "POST":
+                body = error_body(f"{scope['method']} is not allowed here: use POST")
+                return await _send(send, 405, body, {"allow": "POST"})
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             try:
                 body = await _receive_body(
                     receive, headers.get("content-length"), self.max_body_bytes
                 )
-                if target is None:
+                if target is None:  # /predict
                     content, extra = await self._predict(body, headers.get)
                 else:
                     name, version = target
@@ -289,12 +263,7 @@ class InferenceApp:
             except SlipwayError as exc:
                 status = _status_logged(exc)
                 content, extra = error_body(str(exc)), {}
-            raw = [(b"content-type", b"application/json")]
-            raw += [(k.encode(), v.encode()) for k, v in extra.items()]
-            raw.append((b"content-length", str(len(content)).encode()))
-            await send({"type": "http.response.start", "status": status, "headers": raw})
-            await send({"type": "http.response.body", "body": content})
-            return None
+            return await _send(send, status, content, extra)
 
         return lane
 
@@ -391,6 +360,28 @@ class InferenceApp:
         await served.batcher.close()
         served.model.close()
         self.plane.metrics.ready.labels(served.name, str(served.version)).set(0)
+
+
+def _inference_target(path: str) -> tuple[str, str | None] | Literal[False] | None:
+    """What an inference path names: None for ``/predict``, ``(model, version or None)`` for
+    ``/v2/models/{name}[/versions/{v}]/infer``, False for any other path."""
+    if path == "/predict":
+        return None
+    if path.startswith("/v2/models/") and path.endswith("/infer"):
+        parts = path.split("/")  # '', v2, models, name[, versions, v], infer
+        if len(parts) == 5 and parts[3]:
+            return parts[3], None
+        if len(parts) == 7 and parts[4] == "versions" and parts[3] and parts[5]:
+            return parts[3], parts[5]
+    return False
+
+
+async def _send(send: Send, status: int, content: bytes, headers: dict[str, str]) -> None:
+    raw = [(b"content-type", b"application/json")]
+    raw += [(k.encode(), v.encode()) for k, v in headers.items()]
+    raw.append((b"content-length", str(len(content)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": content})
 
 
 def _mode(value: object) -> Mode | None:

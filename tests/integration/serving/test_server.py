@@ -105,6 +105,12 @@ def test_plain_json_records_and_columns(server: Server, registry: Registry) -> N
         columns = c.post("/predict", json=rows.to_dict(orient="list"))
         assert columns.json()["predictions"] == expected
         assert records.headers["x-slipway-model-version"] == "1"
+        wrong_method = c.get("/predict")
+        assert wrong_method.status_code == 405
+        assert wrong_method.headers["allow"] == "POST"
+        assert "POST" in wrong_method.json()["error"]
+        assert c.get(f"/v2/models/{MODEL}/infer").status_code == 405
+        assert c.post("/v2/models//infer", json={}).status_code == 404
 
 
 def _bad_requests(
