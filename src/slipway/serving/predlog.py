@@ -58,7 +58,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -663,41 +663,43 @@ class _FileBuilder:
         return table.replace_schema_metadata({"slipway.predlog.schema": SCHEMA_VERSION})
 
 
-def _concat(chunks: list[_Chunk | int], type_: pa.DataType) -> pa.Array:
-    """One Arrow column from record chunks: runs of numpy chunks become one array each."""
-    pieces: list[pa.Array] = []
+def _merged(chunks: list[_Chunk | int]) -> Iterator[_Chunk | int]:
+    """The chunks with each run of consecutive numpy chunks concatenated into one, and empty
+    null runs left out."""
     run: list[np.ndarray[Any, Any]] = []
-    for chunk in [*chunks, 0]:
+    for chunk in chunks:
         if isinstance(chunk, np.ndarray):
             run.append(chunk)
             continue
         if run:
-            pieces.append(pa.array(np.concatenate(run), type_))
+            yield np.concatenate(run)
             run = []
-        if isinstance(chunk, int):
-            if chunk:
-                pieces.append(pa.nulls(chunk, type_))
-        else:
-            pieces.append(chunk)
+        if not isinstance(chunk, int) or chunk:
+            yield chunk
+    if run:
+        yield np.concatenate(run)
+
+
+def _concat(chunks: list[_Chunk | int], type_: pa.DataType) -> pa.Array:
+    """One Arrow column from record chunks (ints: rows of nulls)."""
+    pieces = [_arrow(chunk, type_) for chunk in _merged(chunks)]
     return pa.concat_arrays(pieces) if pieces else pa.nulls(0, type_)
+
+
+def _arrow(chunk: _Chunk | int, type_: pa.DataType) -> pa.Array:
+    if isinstance(chunk, int):
+        return pa.nulls(chunk, type_)
+    if isinstance(chunk, np.ndarray):
+        return pa.array(chunk, type_)
+    return chunk
 
 
 def _concat_block(chunks: list[_Chunk | int], width: int, type_: pa.DataType) -> list[pa.Array]:
     """The columns of stacked :class:`ColumnBlock` chunks (ints: rows of nulls)."""
     pieces: list[list[pa.Array]] = [[] for _ in range(width)]
-    run: list[np.ndarray[Any, Any]] = []
-    for chunk in [*chunks, 0]:
-        if isinstance(chunk, np.ndarray):
-            run.append(chunk)
-            continue
-        if run:
-            stacked = np.concatenate(run)
-            for i in range(width):
-                pieces[i].append(pa.array(stacked[:, i], type_))
-            run = []
-        if isinstance(chunk, int) and chunk:
-            for column in pieces:
-                column.append(pa.nulls(chunk, type_))
+    for chunk in _merged(chunks):
+        for i, column in enumerate(pieces):
+            column.append(_arrow(chunk if isinstance(chunk, int) else chunk[:, i], type_))
     return [pa.concat_arrays(p) if p else pa.nulls(0, type_) for p in pieces]
 
 
