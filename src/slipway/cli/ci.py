@@ -12,7 +12,6 @@ from rich.markup import escape
 from slipway.cli.output import console, err_console
 from slipway.pipelines.ci import (
     DEPLOY_FLAG,
-    DEPLOY_NOTE,
     Stage,
     StageResult,
     StageStatus,
@@ -107,9 +106,3 @@ def run(
             highlight=False,
         )
         raise typer.Exit(result.exit_code)
-
-
-@app.command("propose")
-def propose() -> None:
-    """The deploy stage: a documented no-op until the GitOps commit exists; changes nothing."""
-    console.print(f"[yellow]deploy:[/yellow] {DEPLOY_NOTE}")

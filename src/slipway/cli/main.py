@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from slipway.cli import ci, db, demo, experiments, models, pipelines, runs, serve
+from slipway.cli import ci, db, demo, experiments, gitops, models, pipelines, runs, serve
 from slipway.cli.output import err_console
 from slipway.core.errors import SlipwayError
 
@@ -26,6 +26,12 @@ app.add_typer(ci.app, name="ci")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("run")(pipelines.run)
+app.add_typer(gitops.app, name="deployments")
+app.command("agent")(gitops.agent)
+app.command("deploy")(gitops.deploy)
+app.command("rollback")(gitops.rollback)
+app.command("history")(gitops.history)
+app.command("build")(gitops.build)
 
 
 def run() -> None:

@@ -206,3 +206,41 @@ def audit(name: Name, tracking_uri: TrackingUri = None, json_out: Json = False) 
         ["time", "actor", "action", "entity", "before", "after"],
         [(when(e.time), e.actor, e.action, e.entity_key, e.before, e.after) for e in events],
     )
+
+
+@app.command("timeline")
+def timeline(
+    name: Name,
+    env: Annotated[str | None, typer.Option("--env", "-e", help="Only this environment.")] = None,
+    repo: Annotated[
+        str | None,
+        typer.Option(envvar="SLIPWAY_GITOPS_REPO", help="GitOps repository (path or URL)."),
+    ] = None,
+    branch: Annotated[str, typer.Option(envvar="SLIPWAY_GITOPS_BRANCH")] = "main",
+    json_out: Json = False,
+) -> None:
+    """Each version's time in production, read from the GitOps history (git log)."""
+    from slipway.cli.gitops import open_repo
+    from slipway.gitops.history import history, version_timeline
+
+    git, _ = open_repo(repo, branch)
+    intervals = version_timeline(history(git, environment=env, max_count=1000), name)
+    if json_out:
+        print_json(intervals)
+        return
+    print_table(
+        f"production timeline of {name}",
+        ["version", "deployment", "environment", "from (UTC)", "until (UTC)", "commit", "why"],
+        (
+            (
+                i.version,
+                i.deployment,
+                i.environment,
+                when(i.start * 1000),
+                "serving" if i.end is None else when(i.end * 1000),
+                i.sha[:12],
+                i.reason,
+            )
+            for i in intervals
+        ),
+    )

@@ -44,10 +44,17 @@ _STORE_SECRETS: Final = ("SLIPWAY_TRACKING_URI", "SLIPWAY_ARTIFACT_URI")
 _DROP_EMPTY: Final = "".join(f'[ -n "${n}" ] || unset {n}\n' for n in _STORE_SECRETS)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TRUE = frozenset(("1", "true", "yes", "on"))
-DEPLOY_NOTE: Final = (
-    "proposing the deployment change is a no-op until Slipway's GitOps support lands; "
-    "nothing was changed"
-)
+GATE_ENTRY: Final = "slipway.pipelines.gates:gate"
+# Where the deploy step commits and whether it also applies: repository secret and variables.
+_DEPLOY_ENV: Final = {
+    "SLIPWAY_GITOPS_REPO": "${{ secrets.SLIPWAY_GITOPS_REPO }}",
+    "SLIPWAY_ENV": "${{ vars.SLIPWAY_ENV || 'prod' }}",
+    "SLIPWAY_DEPLOY_APPLY": "${{ vars.SLIPWAY_DEPLOY_APPLY || 'false' }}",
+    "SLIPWAY_ACTOR": "${{ github.actor }}",
+    "SLIPWAY_DEPLOY_REASON": (
+        "gates passed in CI run ${{ github.run_id }} on ${{ github.sha }} (${{ github.ref_name }})"
+    ),
+}
 
 
 class StageStatus(StrEnum):
@@ -149,6 +156,36 @@ def _declares_dev_extra(pyproject: Path) -> bool:
     return isinstance(extras, dict) and "dev" in extras
 
 
+def gate_model(root: Path, pipeline: str) -> str:
+    """The model the pipeline's gate registers (its ``model_name``), else the pipeline name."""
+    for path in (root / "pipelines" / f"{pipeline}.yaml", root / "pipelines" / f"{pipeline}.yml"):
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+        for step in (doc or {}).get("steps", []) if isinstance(doc, dict) else []:
+            params = step.get("params") if isinstance(step, dict) else None
+            if step.get("entry") == GATE_ENTRY and isinstance(params, dict):
+                name = params.get("model_name")
+                if isinstance(name, str) and _NAME.match(name):
+                    return name
+    return pipeline
+
+
+def deploy_command(model: str, deployment: str | None = None) -> tuple[str, ...]:
+    """The deploy stage: commit a canary of the gate's ``challenger`` to the GitOps repository
+    (and apply it when ``SLIPWAY_DEPLOY_APPLY`` is true; else the environment's agent does)."""
+    return (
+        "slipway",
+        "deploy",
+        deployment or model,
+        "--model",
+        f"models:/{model}@challenger",
+        "--strategy",
+        "canary",
+    )
+
+
 def default_tests(root: Path) -> tuple[str, ...] | None:
     """``pytest -q`` when the project has a ``tests`` directory, else no test stage."""
     return ("pytest", "-q") if (root / "tests").is_dir() else None
@@ -161,13 +198,14 @@ def stages(
     install: Sequence[str] | None = None,
     tests: Sequence[str] | None = None,
     deploy: bool = False,
+    deployment: str | None = None,
 ) -> list[Stage]:
     """The CI stages of the project at ``root``, in order.
 
     ``install`` and ``tests`` default to :func:`default_install` and :func:`default_tests`;
     an empty ``tests`` leaves the test stage out. The pipeline stage runs the pipeline with
-    its gates, which register the candidate. The deploy stage is a documented no-op, skipped
-    unless ``deploy``.
+    its gates, which register the candidate. The deploy stage commits a canary of the
+    candidate (see :func:`deploy_command`), skipped unless ``deploy``.
     """
     check_pipeline_name(pipeline)
     test_command = default_tests(root) if tests is None else tuple(tests)
@@ -187,8 +225,8 @@ def stages(
     result.append(
         Stage(
             "deploy",
-            "Propose deployment",
-            ("slipway", "ci", "propose"),
+            "Deploy (GitOps commit)",
+            deploy_command(gate_model(root, pipeline), deployment),
             skip_reason=None if deploy else f"{DEPLOY_FLAG} is off",
         )
     )
@@ -233,7 +271,11 @@ def build_workflow(
         elif stage.name == "deploy":
             # Step-level `if:` may use expressions; only `run:` scripts must not.
             step["if"] = f"env.{DEPLOY_FLAG} == 'true'"
-            step["run"] = stage.script
+            step["env"] = {
+                **{n: f"${{{{ secrets.{n} }}}}" for n in _STORE_SECRETS},
+                **_DEPLOY_ENV,
+            }
+            step["run"] = _DROP_EMPTY + stage.script
         else:
             step["run"] = stage.script
         steps.append(step)
@@ -245,7 +287,7 @@ def build_workflow(
             "workflow_dispatch": {
                 "inputs": {
                     "deploy": {
-                        "description": "Propose the deployment change after the gates pass.",
+                        "description": "Commit a canary of the candidate after the gates pass.",
                         "type": "boolean",
                         "default": False,
                     }

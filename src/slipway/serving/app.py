@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -136,6 +137,8 @@ class InferenceApp:
             Route("/admin/routing", h(self.set_routing), methods=["PUT"]),
             Route("/admin/models", h(self.load_model), methods=["POST"]),
             Route("/admin/models/{version}", h(self.unload_model), methods=["DELETE"]),
+            Route("/admin/models/{version}/smoke", h(self.smoke), methods=["POST"]),
+            Route("/admin/promote", h(self.promote), methods=["POST"]),
         ]
         return Starlette(routes=routes, lifespan=lifespan)
 
@@ -351,6 +354,44 @@ class InferenceApp:
         router.set_challenger(None)
         await self._retire(served)
         return _json(router.table.describe())
+
+    async def promote(self, request: Request) -> Response:
+        """The loaded challenger becomes the champion in one swap; the old champion drains.
+
+        Idempotent: ``{"version": v}`` when ``v`` is already the champion changes nothing.
+        """
+        doc = await self._admin_json(request)
+        router = self.plane.router
+        wanted = doc.get("version")
+        if wanted is not None and wanted == router.table.champion.version:
+            return _json(router.table.describe())
+        challenger = router.table.challenger
+        if challenger is None:
+            raise InvalidInput("no challenger is loaded: nothing to promote")
+        if wanted is not None and wanted != challenger.version:
+            raise InvalidInput(
+                f"the loaded challenger is version {challenger.version}, not {wanted}"
+            )
+        old = router.set_champion(challenger)
+        logger.info("promoted %s (was %s)", challenger.uri, old.uri)
+        await self._retire(old)
+        return _json(router.table.describe())
+
+    async def smoke(self, request: Request) -> Response:
+        """Predict a loaded version's input example ``requests`` times through its batcher."""
+        doc = await self._admin_json(request)
+        served = self.plane.router.get(_version(request) or 0)
+        example = served.model.descriptor.get("input_example")
+        if example is None:
+            raise InvalidInput(f"{served.uri} has no input example to smoke-test with")
+        count = doc.get("requests", 3)
+        if not isinstance(count, int) or not 1 <= count <= 100:
+            raise InvalidInput("'requests' must be an integer from 1 to 100")
+        started = time.perf_counter()
+        for _ in range(count):
+            await served.predict(served.check(example))
+        mean_ms = (time.perf_counter() - started) * 1000 / count
+        return _json({"version": served.version, "requests": count, "mean_ms": mean_ms})
 
     async def _retire(self, served: ServedModel) -> None:
         """Drain a version no longer routed to, then release it."""

@@ -174,7 +174,10 @@ class DataPlane:
             error = exc if isinstance(exc, SlipwayError) else ModelFailed(str(exc))
             self._record(shadow, "shadow", request_id, arrived_ms, started, None, None, error)
             return
-        self.metrics.requests.labels(shadow.name, str(shadow.version), "shadow", "200").inc()
+        # The challenger's own latency: what a shadow comparison and its p99 check judge.
+        latency_metric, ok_metric = self._children((shadow.name, str(shadow.version)), "shadow")
+        latency_metric.observe(time.perf_counter() - started)
+        ok_metric.inc()
         logged = shadow.loggable(checked)
         self._record(shadow, "shadow", request_id, arrived_ms, started, logged, outputs, None)
 

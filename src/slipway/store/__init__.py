@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from slipway.store import migrate
 from slipway.store.audit import AuditLog
+from slipway.store.deployments import DeploymentStatusRepository
 from slipway.store.engine import SCHEMES, create_sql_engine, redact
 from slipway.store.experiments import ExperimentRepository
 from slipway.store.models import ModelRepository
@@ -30,12 +31,14 @@ class MetadataStore:
     runs: RunRepository = field(init=False)
     models: ModelRepository = field(init=False)
     audit: AuditLog = field(init=False)
+    deployments: DeploymentStatusRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.experiments = ExperimentRepository(self.engine, self.actor)
         self.runs = RunRepository(self.engine, self.actor)
         self.models = ModelRepository(self.engine, self.actor)
         self.audit = AuditLog(self.engine)
+        self.deployments = DeploymentStatusRepository(self.engine, self.actor)
 
     def upgrade(self) -> None:
         """Apply pending migrations."""

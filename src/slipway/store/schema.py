@@ -211,3 +211,16 @@ audit_events = Table(
     Column("after_json", Text),
     Index("ix_audit_entity", "entity_type", "entity_key", "event_id"),
 )
+
+deployment_status = Table(
+    "deployment_status",
+    metadata,
+    # One row per deployment and environment, rewritten by every reconcile (Flux-style status:
+    # observed revision, conditions, rollout progress) so any process can read where it is.
+    Column("environment", String(255), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("desired_revision", String(64)),
+    Column("observed_revision", String(64)),
+    Column("status_json", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)

@@ -65,7 +65,7 @@ def test_ci_init_then_ci_run_fails_where_ci_would(tmp_path: Path) -> None:
     assert "stage 'tests' failed with exit code 3" in failing.stderr
 
 
-def test_ci_run_skips_deploy_unless_flagged_and_propose_is_a_no_op(tmp_path: Path) -> None:
+def test_ci_run_stops_before_deploy_when_the_pipeline_fails(tmp_path: Path) -> None:
     (tmp_path / "pipelines").mkdir()
     (tmp_path / "pipelines" / "missing.yaml").write_text("name: missing\nsteps: []\n")
     # An empty pipeline fails `slipway run` with exit code 1, as it would in CI.
@@ -73,7 +73,3 @@ def test_ci_run_skips_deploy_unless_flagged_and_propose_is_a_no_op(tmp_path: Pat
     assert result.returncode == 1, result.stdout + result.stderr
     assert "pipeline failed (exit code 1)" in result.stdout
     assert "deploy" not in result.stdout.split("pipeline failed")[1]
-
-    proposed = _slipway(tmp_path, "ci", "propose")
-    assert proposed.returncode == 0
-    assert "no-op" in proposed.stdout

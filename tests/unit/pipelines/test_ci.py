@@ -89,6 +89,11 @@ def test_workflow_runs_the_stages_in_order_with_deploy_behind_the_flag(project: 
     assert steps[3]["run"] == "pytest -q"
     assert steps[4]["run"].endswith("\nslipway run train")
     assert steps[5]["if"] == "env.SLIPWAY_CI_DEPLOY == 'true'"
+    assert steps[5]["run"].endswith(
+        "\nslipway deploy train --model models:/train@challenger --strategy canary"
+    )
+    assert steps[5]["env"]["SLIPWAY_GITOPS_REPO"] == "${{ secrets.SLIPWAY_GITOPS_REPO }}"
+    assert steps[5]["env"]["SLIPWAY_DEPLOY_APPLY"] == "${{ vars.SLIPWAY_DEPLOY_APPLY || 'false' }}"
     assert "SLIPWAY_CI_DEPLOY" in workflow["env"]
     assert workflow["on"]["workflow_dispatch"]["inputs"]["deploy"]["default"] is False
 
@@ -130,6 +135,18 @@ def test_default_stages(project: Path) -> None:
     assert ci.default_install(project) == (
         "python", "-m", "pip", "install", "-c", "requirements/lock.txt", "-e", ".[dev]",
     )  # fmt: skip
+
+
+def test_deploy_stage_deploys_the_model_the_gate_registers(project: Path) -> None:
+    (project / "pipelines" / "train.yaml").write_text(
+        "name: train\nsteps:\n  - name: gate\n    entry: slipway.pipelines.gates:gate\n"
+        "    params: {model_name: fraud}\n"
+    )
+    deploy = ci.stages(project, "train")[-1]
+    assert deploy.command == (
+        "slipway", "deploy", "fraud", "--model", "models:/fraud@challenger", "--strategy", "canary",
+    )  # fmt: skip
+    assert ci.stages(project, "train", deployment="fraud-eu")[-1].command[2] == "fraud-eu"
 
 
 def test_deploy_flag() -> None:

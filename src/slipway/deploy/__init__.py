@@ -1,0 +1,1 @@
+"""Deployment targets and rollout strategies: where and how model versions run."""

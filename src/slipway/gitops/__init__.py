@@ -1,0 +1,1 @@
+"""GitOps: desired state in git, the reconcile loop (pull) and direct deploys (push)."""
