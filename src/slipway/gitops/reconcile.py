@@ -365,7 +365,13 @@ class Reconciler:
         rollout = replace(rollout, checks=checks)
         weight = observed.weight
         if report.verdict is Verdict.PASS:
-            rollout = replace(rollout, step=rollout.step + 1, step_started=now, baseline=current)
+            rollout = replace(
+                rollout,
+                step=rollout.step + 1,
+                step_started=now,
+                baseline=current,
+                reason=f"passed at weight {weight:g}: {report.summary}",
+            )
             self._event(name, f"step at weight {weight:g} passed: {report.summary}")
             status = self._progress(replace(status, rollout=rollout), "StepPassed", report.summary)
             return status, False

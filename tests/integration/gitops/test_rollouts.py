@@ -210,3 +210,31 @@ def test_agent_killed_mid_canary_restarts_and_converges(
     assert row.status["observed"]["champion"] == f"models:/{MODEL}/2"
     stalled = [c for c in row.status["conditions"] if c["type"] == "Stalled"]
     assert [c["status"] for c in stalled] == ["False"]
+
+
+def test_shadow_compares_without_serving_the_challenger(
+    models: Models, home: Path, load_rows: list[dict[str, float]]
+) -> None:
+    ws, repo = Workspace(), GitRepo.default(home)
+    endpoint = first_deploy(ws, repo, home)
+    load = Load(f"{endpoint}/predict", load_rows).start()
+    try:
+        result = deploy(
+            ws, repo, home, name=MODEL, model_uri=f"models:/{MODEL}/2", environment="prod",
+            reason="compare first", author="a", strategy="shadow", analysis=FAST, timeout=90,
+        )  # fmt: skip
+    finally:
+        load.stop()
+    assert load.failures == []
+    assert set(load.versions) == {"1"}  # every answer came from the champion
+    status = result.status
+    assert status is not None
+    assert status.observed["challenger"] == f"models:/{MODEL}/2"
+    assert status.observed["mode"] == "shadow"
+    assert status.rollout is not None
+    assert status.rollout.step == 1
+    assert "agreement with the champion" in status.rollout.reason
+    assert condition(status, "Progressing")[0] == "False"
+    assert condition(status, "Ready")[0] == "True"
+    # Not promoted: the champion alias and the served version stay.
+    assert RegistryClient(ws).get_model_version_by_alias(MODEL, "champion").version == 1
