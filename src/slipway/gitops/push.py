@@ -38,6 +38,7 @@ from slipway.registry import RegistryClient
 from slipway.workspace import Workspace
 
 STRATEGIES = ("recreate", "canary", "shadow", "blue-green")
+_RETRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,14 +132,19 @@ def apply(
     """Reconcile ``name`` until it settles (not Progressing) or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
     status = None
+    retries = 0
     while True:
         status = agent.run_once(only=name).get(name)
         if on_status is not None and status is not None:
             on_status(status)
-        progressing = status is not None and (c := status.condition("Progressing")) is not None
-        if not progressing or (c is not None and c.status != "True"):
+        if status is None or time.monotonic() > deadline:
             return status
-        if time.monotonic() > deadline:
+        progressing = status.condition("Progressing")
+        ready = status.condition("Ready")
+        failed = ready is not None and ready.reason == "ReconcileFailed"
+        if failed and retries < _RETRIES:
+            retries += 1  # transient (a server busy, a push race): try again shortly
+        elif progressing is None or progressing.status != "True":
             return status
         time.sleep(0.5)
 

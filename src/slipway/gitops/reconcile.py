@@ -107,16 +107,19 @@ class Reconciler:
         """Move ``name`` towards ``desired`` as far as possible now; returns its status."""
         status = replace(self.load_status(name), desired_revision=revision)
         try:
+            # Crashed replicas come back even while the desired state is unusable.
+            status = self._supervise(name, status)
             if invalid is not None:
                 raise Stalled("InvalidManifest", f"{invalid}; fix the file and commit again")
             if desired is not None:
                 self._verify_pin(desired.spec.model)
-            status = self._supervise(name, status)
             status = self._converge(name, desired, revision, status)
         except Stalled as exc:
             status = status.with_condition("Stalled", True, exc.reason, str(exc), self.clock())
             status = status.with_condition("Ready", False, exc.reason, str(exc), self.clock())
-        except SlipwayError as exc:  # transient: the next tick retries
+        except Exception as exc:  # transient (a server busy, a push race): the next tick retries
+            if not isinstance(exc, SlipwayError):
+                logger.exception("%s/%s: reconcile step failed", self.environment, name)
             status = status.with_condition(
                 "Ready", False, "ReconcileFailed", f"{exc}; retrying", self.clock()
             )

@@ -282,13 +282,15 @@ class GitRepo:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             if parent is not None:
                 self._git("read-tree", parent, env=env)
+            entries = []
             for path, content in changes.items():
                 if content is None:
-                    self._git("update-index", "--force-remove", "--", path, env=env)
+                    entries.append(f"0 {ZERO}\t{path}\n")  # mode 0: remove the entry
                 else:
                     blob = self._out("hash-object", "-w", "--stdin", input=content)
-                    info = f"100644,{blob},{path}"
-                    self._git("update-index", "--add", "--cacheinfo", info, env=env)
+                    entries.append(f"100644 {blob}\t{path}\n")
+            # --index-info works in bare mirrors too (--force-remove wants a work tree).
+            self._git("update-index", "--index-info", input="".join(entries).encode(), env=env)
             tree = self._out("write-tree", env=env)
         if parent is not None and tree == self._out("rev-parse", f"{parent}^{{tree}}"):
             return parent

@@ -118,3 +118,87 @@ def test_an_invalid_committed_file_stalls_only_its_deployment(models: Models, ho
     assert found["observed"]["champion"] == f"models:/{MODEL}/1"
     ok("agent", "--env", "prod", "--once")
     assert status()["observed"]["ready_replicas"] == 1
+
+
+def test_agent_applies_a_commit_when_the_signed_webhook_arrives(models: Models, home: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    from slipway.gitops.commits import commit_manifest
+    from slipway.gitops.push import build_manifest, current_manifest, pin_model
+    from slipway.gitops.webhook import github_signature
+    from slipway.workspace import Workspace
+
+    ok("deploy", MODEL, "--model", f"models:/{MODEL}/1")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    secret = "webhook-secret-for-tests"
+    # Polling every 10 minutes: only the webhook can make the change land within the test.
+    agent = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "slipway.cli.main",
+            "agent",
+            "--interval",
+            "600",
+            "--webhook-port",
+            str(port),
+        ],
+        env={**os.environ, "SLIPWAY_WEBHOOK_SECRET": secret},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/hooks/git"
+        deadline = time.monotonic() + 60
+        while True:  # wait for the webhook to listen (after the agent's first tick)
+            try:
+                httpx.post(url, content=b"{}")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the webhook never listened"
+                time.sleep(0.2)
+        repo = GitRepo.default(home)
+        ws = Workspace()
+        manifest = build_manifest(
+            current_manifest(repo, MODEL),
+            name=MODEL,
+            environment="prod",
+            model=pin_model(ws, f"models:/{MODEL}/2"),
+            strategy="blue-green",
+        )
+        sha = commit_manifest(repo, manifest, "via webhook", author="a")
+        body = json.dumps({"ref": "refs/heads/main", "after": sha}).encode()
+        forged = httpx.post(
+            url,
+            content=body,
+            headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=00"},
+        )
+        assert forged.status_code == 401
+        signed = {"X-GitHub-Event": "push", "X-Hub-Signature-256": github_signature(secret, body)}
+        assert httpx.post(url, content=body, headers=signed).status_code == 202
+        deadline = time.monotonic() + 60
+        while status()["observed"].get("champion") != f"models:/{MODEL}/2":
+            assert time.monotonic() < deadline, "the webhook did not trigger a reconcile"
+            time.sleep(0.3)
+        assert status()["observed"]["ready_replicas"] == 1
+    finally:
+        agent.terminate()
+        _, err = agent.communicate(timeout=30)
+    assert agent.returncode == 0, err.decode()[-2000:]
+    assert secret not in err.decode()
+
+
+def test_build_writes_the_serving_dockerfile(tmp_path: Path) -> None:
+    target = tmp_path / "Dockerfile"
+    ok("build", "-o", str(target), "--version", "0.1.0")
+    text = target.read_text()
+    assert "FROM python:3.11-slim" in text
+    assert "ARG SLIPWAY_VERSION=0.1.0" in text
+    assert 'pip install "slipway[all]==${SLIPWAY_VERSION}"' in text
+    assert "HEALTHCHECK" in text
+    assert '"serve"' in text
