@@ -39,7 +39,8 @@ check: $(VENV)/.dev
 	$(BIN)/lint-imports
 
 pytest: $(VENV)/.dev
-	uri="$$(scripts/postgres-up.sh)" && SLIPWAY_TEST_PG_URI="$$uri" $(BIN)/pytest $(PYTEST_ARGS)
+	uri="$$(scripts/postgres-up.sh)" && chromium="$$(scripts/chromium-up.sh)" && \
+		SLIPWAY_TEST_PG_URI="$$uri" SLIPWAY_TEST_CHROMIUM="$$chromium" $(BIN)/pytest $(PYTEST_ARGS)
 
 ## lock: re-pin every dependency after editing pyproject.toml
 lock: | $(BIN)/uv

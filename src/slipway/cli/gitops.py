@@ -98,6 +98,12 @@ def agent(
         str | None,
         typer.Option(envvar="SLIPWAY_WEBHOOK_SECRET", help="Shared secret of the webhook."),
     ] = None,
+    alerts: Annotated[
+        Path | None, typer.Option(help="Alert rules file (kind: AlertRules) to evaluate.")
+    ] = None,
+    monitor_interval: Annotated[
+        float, typer.Option(min=1, help="Seconds between alert evaluations.")
+    ] = 60.0,
     once: Annotated[bool, typer.Option(help="Reconcile once and exit.")] = False,
     tracking_uri: TrackingUri = None,
 ) -> None:
@@ -107,11 +113,25 @@ def agent(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     git, home = open_repo(repo, branch)
     workspace = open_workspace(tracking_uri)
-    runner = Agent(env, git, workspace, interval=interval, home=home, actor="slipway-agent")
+    if alerts is not None:
+        from slipway.monitoring.alerts import load_rules
+
+        load_rules(alerts)  # a bad rules file stops the agent at start, naming the field
+    runner = Agent(
+        env,
+        git,
+        workspace,
+        interval=interval,
+        home=home,
+        actor="slipway-agent",
+        alerts=alerts,
+        monitor_interval=monitor_interval,
+    )
     if once:
         with environment_lock(home, env):
             for status in runner.run_once().values():
                 _print_status(status)
+            runner.monitor(force=True)
         return
     stop = threading.Event()
 

@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from slipway.cli import ci, db, demo, experiments, gitops, models, pipelines, runs, serve
+from slipway.cli import ci, db, demo, experiments, gitops, models, monitor, pipelines, runs, serve
 from slipway.cli.output import err_console
 from slipway.core.errors import SlipwayError
 
@@ -27,6 +27,8 @@ app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("run")(pipelines.run)
 app.add_typer(gitops.app, name="deployments")
+app.add_typer(monitor.app, name="monitor")
+app.add_typer(monitor.labels_app, name="labels")
 app.command("agent")(gitops.agent)
 app.command("deploy")(gitops.deploy)
 app.command("rollback")(gitops.rollback)

@@ -30,6 +30,7 @@ def serve(
     Other settings come from SLIPWAY_SERVE_* variables (see docs/serving.md), e.g.
     SLIPWAY_SERVE_ADMIN_TOKEN enables the /admin endpoints.
     """
+    from slipway.monitoring.labels import feedback_sink  # POST /v2/feedback stores labels
     from slipway.serving.server import run_server  # uvicorn and the models load only here
 
     overrides: dict[str, Any] = {
@@ -48,4 +49,5 @@ def serve(
         challenger_uri=challenger,
         challenger_weight=weight,
         mode=mode,
+        feedback=feedback_sink,
     )

@@ -15,6 +15,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +69,11 @@ class Agent:
     interval: float = 10.0
     home: Path = field(default_factory=lambda: Path(".slipway"))
     actor: str = "slipway-agent"
+    alerts: Path | None = None
+    """An alert rules file (``kind: AlertRules``) evaluated every ``monitor_interval``."""
+    monitor_interval: float = 60.0
     _wake: threading.Event = field(default_factory=threading.Event)
+    _monitored_at: float = field(default=float("-inf"))
     reconcilers: dict[str, Reconciler] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -138,6 +143,21 @@ class Agent:
                 self._wake.wait(delay)
                 if stop.is_set():
                     break
+
+    def monitor(self, force: bool = False) -> None:
+        """Evaluate the alert rules, at most every ``monitor_interval`` seconds."""
+        if self.alerts is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._monitored_at < self.monitor_interval:
+            return
+        self._monitored_at = now
+        from slipway.monitoring.watch import check_alerts
+
+        try:
+            check_alerts(self.workspace, self.alerts)
+        except Exception:
+            logger.exception("alert evaluation failed; retrying next interval")
 
 
 def _progressing(status: DeploymentStatus) -> bool:

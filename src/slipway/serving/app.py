@@ -7,6 +7,7 @@ Domain errors become HTTP statuses in one place (:func:`_error_response`); no in
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -50,6 +51,9 @@ ROUTE_KEY_HEADER = "x-slipway-route-key"
 Endpoint = Callable[[Request], Awaitable[Response]]
 HeaderGetter = Callable[[str], str | None]
 Lifespan = Callable[[Starlette], Any]
+FeedbackSink = Callable[[str, list[dict[str, Any]]], dict[str, Any]]
+"""Stores label records for a deployment and describes what it did (blocking; run in a
+thread). Injected by a higher layer (slipway.monitoring.labels.feedback_sink)."""
 
 
 def _json(content: Any, status: int = 200) -> Response:
@@ -112,6 +116,7 @@ class InferenceApp:
         admin_token: str | None,
         load_version: Callable[[str], Awaitable[ServedModel]],
         drain_timeout_s: float,
+        on_feedback: FeedbackSink | None = None,
     ) -> None:
         self.plane_or_none: DataPlane | None = None
         """Set once the champion is loaded and warm; until then only liveness answers."""
@@ -119,6 +124,8 @@ class InferenceApp:
         self.admin_token = admin_token
         self.load_version = load_version
         self.drain_timeout_s = drain_timeout_s
+        self.on_feedback = on_feedback
+        """Where ``POST /v2/feedback`` sends labels; None disables it (403)."""
 
     def build(self, lifespan: Lifespan | None = None) -> Starlette:
         h = self._handle
@@ -139,6 +146,7 @@ class InferenceApp:
             Route("/admin/models/{version}", h(self.unload_model), methods=["DELETE"]),
             Route("/admin/models/{version}/smoke", h(self.smoke), methods=["POST"]),
             Route("/admin/promote", h(self.promote), methods=["POST"]),
+            Route("/v2/feedback", h(self.feedback), methods=["POST"]),
         ]
         return Starlette(routes=routes, lifespan=lifespan)
 
@@ -292,9 +300,9 @@ class InferenceApp:
         if scheme.lower() != "bearer" or not hmac.compare_digest(token, self.admin_token):
             raise Unauthorized("admin calls need 'Authorization: Bearer <token>'")
 
-    async def _admin_json(self, request: Request) -> dict[str, Any]:
+    async def _admin_json(self, request: Request, limit: int = 64 * 1024) -> dict[str, Any]:
         self._authorize(request)
-        body = await read_body(request, 64 * 1024)
+        body = await read_body(request, limit)
         try:
             doc = orjson.loads(body or b"{}")
         except orjson.JSONDecodeError as exc:
@@ -392,6 +400,18 @@ class InferenceApp:
             await served.predict(served.check(example))
         mean_ms = (time.perf_counter() - started) * 1000 / count
         return _json({"version": served.version, "requests": count, "mean_ms": mean_ms})
+
+    async def feedback(self, request: Request) -> Response:
+        """Ground-truth labels for logged predictions: ``{"labels": [{"request_id", "row",
+        "label"}, ...]}`` or one such object. Admin token: it writes stored state."""
+        doc = await self._admin_json(request, self.max_body_bytes)
+        if self.on_feedback is None:
+            raise Forbidden("feedback disabled: this server has no label store")
+        records = doc.get("labels", [doc])
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise InvalidInput("'labels' must be a list of objects")
+        report = await asyncio.to_thread(self.on_feedback, self.plane.deployment, records)
+        return _json(report)
 
     async def _retire(self, served: ServedModel) -> None:
         """Drain a version no longer routed to, then release it."""

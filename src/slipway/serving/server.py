@@ -28,7 +28,7 @@ from uvicorn.supervisors import Multiprocess
 from slipway.core.errors import InvalidInput
 from slipway.flavors import LoadedModel, load_model
 from slipway.registry import RegistryClient
-from slipway.serving.app import InferenceApp
+from slipway.serving.app import FeedbackSink, InferenceApp
 from slipway.serving.dataplane import DataPlane
 from slipway.serving.metrics import ServerMetrics
 from slipway.serving.pool import ServedModel, load_served_model
@@ -67,7 +67,10 @@ class InferenceServer:
         challenger_uri: str | None = None,
         challenger_weight: float = 0.0,
         mode: Mode = Mode.CANARY,
+        feedback: Callable[[Path, Path], FeedbackSink] | None = None,
     ) -> None:
+        """``feedback(home, log_root)`` makes the sink of ``POST /v2/feedback`` (the layer
+        above passes ``slipway.monitoring.labels.feedback_sink``); None disables it."""
         self.model_uri = model_uri
         self.settings = settings or ServeSettings()
         self.workspace = workspace or Workspace()
@@ -78,11 +81,14 @@ class InferenceServer:
         self.prediction_log: PredictionLog | None = None
         self.load_error: BaseException | None = None
         token = self.settings.admin_token
+        home = self.workspace.settings.home
+        self.log_root = Path(self.settings.log_dir or (home / "logs"))
         self.inference = InferenceApp(
             max_body_bytes=self.settings.max_body_bytes,
             admin_token=None if token is None else token.get_secret_value(),
             load_version=self.load_version,
             drain_timeout_s=self.settings.drain_timeout_s,
+            on_feedback=None if feedback is None else feedback(home, self.log_root),
         )
         self._startup: asyncio.Task[None] | None = None
         self.on_fatal: Callable[[], None] | None = None
@@ -137,9 +143,8 @@ class InferenceServer:
     @asynccontextmanager
     async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
         if self.settings.log_predictions:
-            root = self.settings.log_dir or (self.workspace.settings.home / "logs")
             self.prediction_log = PredictionLog(
-                Path(root),
+                self.log_root,
                 max_queue=self.settings.log_queue_size,
                 on_written=self.metrics.log_written.inc,
             )
@@ -217,8 +222,11 @@ def run_server(
     challenger_uri: str | None = None,
     challenger_weight: float = 0.0,
     mode: Mode = Mode.CANARY,
+    feedback: Callable[[Path, Path], FeedbackSink] | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT. Several workers share the port, each with its own models."""
+    """Serve until SIGTERM/SIGINT. Several workers share the port, each with its own models.
+
+    ``feedback``: see :class:`InferenceServer`; single worker only for now."""
     if settings.workers == 1:
         server = InferenceServer(
             model_uri,
@@ -226,6 +234,7 @@ def run_server(
             challenger_uri=challenger_uri,
             challenger_weight=challenger_weight,
             mode=mode,
+            feedback=feedback,
         )
         runner = uvicorn.Server(uvicorn_config(server.app(), settings))
         server.on_fatal = lambda: setattr(runner, "should_exit", True)
@@ -237,6 +246,8 @@ def run_server(
         if server.load_error is not None:
             raise server.load_error
         return
+    if feedback is not None:
+        logger.warning("POST /v2/feedback is not available with several workers yet")
     # Worker processes rebuild everything from the environment: hand them every setting,
     # CLI flags included.
     for key, value in settings.model_dump().items():

@@ -175,6 +175,13 @@ def test_first_candidate_passes_without_a_champion_and_becomes_challenger(
     assert champion.passed
     assert "no 'champion'" in champion.note
     assert _aliases(keeper, "first", report.candidate_version) == ("challenger",)
+    # The evaluation data's profile is stored with the version: monitoring's reference.
+    from slipway.monitoring.profile import load_profile
+
+    profile = load_profile(keeper.ws, "first", report.candidate_version)
+    assert profile is not None
+    assert "label" not in profile.features
+    assert profile.prediction is not None
 
 
 def test_worse_candidate_is_rejected_naming_the_failed_check(keeper: Gatekeeper) -> None:

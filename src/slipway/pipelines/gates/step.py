@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from slipway.core.entities import ModelVersion, RunArtifact
 from slipway.core.errors import NotFound, SlipwayError
 from slipway.flavors import LoadedModel, Signature
+from slipway.monitoring.profile import attach_profile, compute_profile
 from slipway.pipelines.context import StepContext
 from slipway.pipelines.gates.candidate import log_candidate
 from slipway.pipelines.gates.config import LOWER_IS_BETTER, GateParams, Threshold, parse_gate_params
@@ -78,6 +80,7 @@ def run_gate(workspace: Workspace, ctx: StepContext, params: GateParams) -> Gate
     version = _candidate_version(registry, workspace, ctx, params)
     champion_version = _champion(registry, params)
     candidate = _Model(_load(registry, version, params), data, params)
+    _attach_reference(workspace, version, candidate, ctx)
     overall = candidate.metrics()
     ctx.log_metrics({k: v for k, v in overall.items() if v is not None})
     champion = None
@@ -124,6 +127,29 @@ def run_gate(workspace: Workspace, ctx: StepContext, params: GateParams) -> Gate
     if report.passed:
         registry.set_alias(params.model_name, params.challenger_alias, version.version)
     return report
+
+
+def _attach_reference(
+    workspace: Workspace, version: ModelVersion, candidate: _Model, ctx: StepContext
+) -> None:
+    """Store the evaluation data's profile (features and the candidate's predictions) with
+    the version: the reference monitoring compares production with, without the raw data."""
+    try:
+        predicted = candidate.loaded.predict(candidate.features)
+        if isinstance(predicted, dict):
+            name, values = next(iter(predicted.items()))
+        elif isinstance(predicted, pd.DataFrame):
+            name, values = str(predicted.columns[0]), predicted.iloc[:, 0]
+        else:
+            name, values = "prediction", predicted
+        profile = compute_profile(
+            candidate.features, prediction=pd.Series(np.asarray(values).ravel(), name=str(name))
+        )
+        attach_profile(workspace, version.name, version.version, profile)
+    except (SlipwayError, ValueError, TypeError) as exc:
+        ctx.logger.warning(
+            "no reference profile for %s v%s: %s", version.name, version.version, exc
+        )
 
 
 def _candidate_version(

@@ -1,0 +1,1 @@
+"""Production monitoring: drift statistics, reference profiles, windows, alerts."""
