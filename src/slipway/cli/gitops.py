@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -104,6 +105,10 @@ def agent(
     monitor_interval: Annotated[
         float, typer.Option(min=1, help="Seconds between alert evaluations.")
     ] = 60.0,
+    ct: Annotated[
+        list[Path] | None,
+        typer.Option(help="Continuous-training policy (ct.yaml); repeat for several."),
+    ] = None,
     once: Annotated[bool, typer.Option(help="Reconcile once and exit.")] = False,
     tracking_uri: TrackingUri = None,
 ) -> None:
@@ -127,6 +132,12 @@ def agent(
         alerts=alerts,
         monitor_interval=monitor_interval,
     )
+    for path in ct or []:
+        from slipway.ct.loop import ContinuousTraining
+        from slipway.ct.policy import load_policy
+
+        loop = ContinuousTraining(workspace, git, home, load_policy(path))
+        runner.extra_checks.append(_in_background(loop.check, f"ct-{path.stem}"))
     if once:
         with environment_lock(home, env):
             for status in runner.run_once().values():
@@ -146,6 +157,20 @@ def agent(
             raise InvalidInput("--webhook-port needs a secret: set SLIPWAY_WEBHOOK_SECRET")
         _start_webhook(runner, webhook_host, webhook_port, webhook_secret, branch)
     runner.run(stop)
+
+
+def _in_background(check: Callable[[], object], name: str) -> Callable[[], None]:
+    """Run ``check`` in its own thread, one at a time: a retraining pipeline may take an hour,
+    and rollouts must keep being reconciled meanwhile."""
+    running: list[threading.Thread] = []
+
+    def start() -> None:
+        if running and running[0].is_alive():
+            return
+        running[:] = [threading.Thread(target=check, name=name, daemon=True)]
+        running[0].start()
+
+    return start
 
 
 def _start_webhook(runner: Any, host: str, port: int, secret: str, branch: str) -> None:

@@ -7,7 +7,19 @@ import sys
 import typer
 from rich.markup import escape
 
-from slipway.cli import ci, db, demo, experiments, gitops, models, monitor, pipelines, runs, serve
+from slipway.cli import (
+    ci,
+    ct,
+    db,
+    demo,
+    experiments,
+    gitops,
+    models,
+    monitor,
+    pipelines,
+    runs,
+    serve,
+)
 from slipway.cli.output import err_console
 from slipway.core.errors import SlipwayError
 
@@ -29,6 +41,7 @@ app.command("run")(pipelines.run)
 app.add_typer(gitops.app, name="deployments")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(monitor.labels_app, name="labels")
+app.add_typer(ct.app, name="ct")
 app.command("agent")(gitops.agent)
 app.command("deploy")(gitops.deploy)
 app.command("rollback")(gitops.rollback)

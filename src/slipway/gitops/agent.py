@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -72,6 +72,9 @@ class Agent:
     alerts: Path | None = None
     """An alert rules file (``kind: AlertRules``) evaluated every ``monitor_interval``."""
     monitor_interval: float = 60.0
+    extra_checks: list[Callable[[], object]] = field(default_factory=list)
+    """Run with the alert rules every ``monitor_interval`` (the CLI adds continuous training,
+    which sits above this package)."""
     _wake: threading.Event = field(default_factory=threading.Event)
     _monitored_at: float = field(default=float("-inf"))
     reconcilers: dict[str, Reconciler] = field(init=False)
@@ -146,7 +149,7 @@ class Agent:
 
     def monitor(self, force: bool = False) -> None:
         """Evaluate the alert rules, at most every ``monitor_interval`` seconds."""
-        if self.alerts is None:
+        if self.alerts is None and not self.extra_checks:
             return
         now = time.monotonic()
         if not force and now - self._monitored_at < self.monitor_interval:
@@ -154,10 +157,16 @@ class Agent:
         self._monitored_at = now
         from slipway.monitoring.watch import check_alerts
 
-        try:
-            check_alerts(self.workspace, self.alerts)
-        except Exception:
-            logger.exception("alert evaluation failed; retrying next interval")
+        if self.alerts is not None:
+            try:
+                check_alerts(self.workspace, self.alerts)
+            except Exception:  # monitoring must not stop deployments
+                logger.exception("alert evaluation failed; retrying next interval")
+        for extra in self.extra_checks:
+            try:
+                extra()
+            except Exception:  # neither must retraining
+                logger.exception("monitor check failed; retrying next interval")
 
 
 def _progressing(status: DeploymentStatus) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, insert, select
 
 from slipway.core.entities import AliasChange, AuditEvent
-from slipway.store.engine import read_transaction
+from slipway.store.engine import read_transaction, write_transaction
 from slipway.store.schema import audit_events
 
 
@@ -86,6 +86,21 @@ class AuditLog:
             query = query.where(audit_events.c.action == action)
         with read_transaction(self._engine) as conn:
             return [_to_event(r) for r in conn.execute(query)]
+
+    def append(
+        self, *, actor: str, action: str, entity_type: str, entity_key: str, after: Any = None
+    ) -> None:
+        """Record an event that is itself the change, with nothing else to write alongside
+        (a continuous-training decision: triggered, retrained, held back by its cooldown)."""
+        with write_transaction(self._engine) as conn:
+            record(
+                conn,
+                actor=actor,
+                action=action,
+                entity_type=entity_type,
+                entity_key=entity_key,
+                after=after,
+            )
 
     def alias_history(self, model_name: str, alias: str) -> list[AliasChange]:
         """Every move of one alias, oldest first."""

@@ -1,0 +1,1 @@
+"""Continuous training: policies whose triggers retrain, gate and propose a canary."""
