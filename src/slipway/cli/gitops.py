@@ -344,6 +344,38 @@ def rollback(
     _report(result, json)
 
 
+def undeploy(
+    name: Annotated[str, typer.Argument(help="Deployment to remove.")],
+    env: Env = "prod",
+    reason: Annotated[str, typer.Option("--reason", "-m", help="Why (in the commit).")] = "",
+    apply: Annotated[bool, typer.Option(help="Stop it now (--no-apply: only commit).")] = True,
+    author: Author = None,
+    repo: Repo = None,
+    branch: Branch = "main",
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Remove a deployment: a commit deleting its file, then its servers stop (drained)."""
+    from slipway.gitops.push import undeploy as push_undeploy
+
+    git, home = open_repo(repo, branch)
+    workspace = open_workspace(tracking_uri)
+    result = push_undeploy(
+        workspace,
+        git,
+        home,
+        name=name,
+        environment=env,
+        reason=reason,
+        author=author or workspace.actor,
+        apply_now=apply,
+    )
+    console.print(f"committed {result.commit[:12]}")
+    if result.applied_by_agent:
+        console.print("an agent watches this environment: it stops the deployment")
+    else:
+        console.print(f"{name} stopped")
+
+
 def history(
     name: Annotated[str | None, typer.Argument(help="Only this deployment.")] = None,
     env: Env = "prod",

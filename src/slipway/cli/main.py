@@ -45,6 +45,7 @@ app.add_typer(ct.app, name="ct")
 app.command("agent")(gitops.agent)
 app.command("deploy")(gitops.deploy)
 app.command("rollback")(gitops.rollback)
+app.command("undeploy")(gitops.undeploy)
 app.command("history")(gitops.history)
 app.command("build")(gitops.build)
 

@@ -269,3 +269,39 @@ def rollback(
         agent, home, environment, name, timeout=timeout, wait=True, on_status=on_status
     )
     return PushResult(sha, manifest, status, applied_by_agent=deferred)
+
+
+def undeploy(
+    workspace: Workspace,
+    repo: GitRepo,
+    home: Path,
+    *,
+    name: str,
+    environment: str,
+    reason: str,
+    author: str,
+    apply_now: bool = True,
+    timeout: float = 120.0,
+) -> PushResult:
+    """Remove ``deployments/<name>.yaml`` (a commit), then stop what runs for it."""
+    path = path_for(name)
+    head = repo.fetch()
+    text = None if head is None else repo.show(head, path)
+    if text is None:
+        raise NotFound(f"no deployment {name!r} in {repo.describe()}")
+    manifest = parse_manifest(path, text)
+    if manifest.environment != environment:
+        raise Conflict(f"deployment {name!r} is in environment {manifest.environment!r}")
+    message = (
+        f"undeploy {name} ({environment})\n\n{reason.strip() or 'no reason given'}\n\n"
+        f"{trailers('delete', None, name, environment)}\n"
+    )
+    sha = repo.commit({path: None}, message, author=author)
+    assert sha is not None
+    if not apply_now:
+        return PushResult(sha, None, None, applied_by_agent=True)
+    agent = Agent(environment, repo, workspace, home=home, actor=author)
+    status, deferred = _apply_or_defer(
+        agent, home, environment, name, timeout=timeout, wait=True, on_status=None
+    )
+    return PushResult(sha, None, status, applied_by_agent=deferred)

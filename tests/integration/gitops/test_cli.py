@@ -12,7 +12,7 @@ from typing import Any
 
 from slipway.gitops.repo import GitRepo
 
-from .conftest import MODEL, Models
+from .conftest import MODEL, Models, servers
 
 
 def slipway(*args: str) -> subprocess.CompletedProcess[str]:
@@ -78,6 +78,11 @@ def test_deploy_status_history_timeline_rollback(models: Models, home: Path) -> 
     ]
     listing = ok("deployments", "status")
     assert MODEL in listing
+    ok("undeploy", MODEL, "-m", "retired")
+    assert servers(home) == []
+    assert not (home / "gitops" / "deployments" / f"{MODEL}.yaml").exists()
+    assert json.loads(ok("history", "--json"))[0]["action"] == "delete"
+    assert slipway("undeploy", MODEL).returncode == 1  # already gone: a clear error
 
 
 def test_bad_input_is_refused_and_changes_nothing(models: Models, home: Path) -> None:
