@@ -149,23 +149,35 @@ def apply(
         time.sleep(0.5)
 
 
-def _apply_or_defer(
-    agent: Agent,
+def _finish(
+    workspace: Workspace,
+    repo: GitRepo,
     home: Path,
-    environment: str,
-    name: str,
+    commit: str,
+    manifest: DeploymentFile | None,
     *,
+    name: str,
+    environment: str,
+    author: str,
+    apply_now: bool,
     timeout: float,
-    wait: bool,
-    on_status: Callable[[DeploymentStatus], None] | None,
-) -> tuple[DeploymentStatus | None, bool]:
+    wait: bool = True,
+    on_status: Callable[[DeploymentStatus], None] | None = None,
+) -> PushResult:
+    """After the commit: apply it now, unless told not to or an agent holds the environment
+    (it then applies the commit itself)."""
+    if not apply_now:
+        return PushResult(commit, manifest, None, applied_by_agent=True)
+    agent = Agent(environment, repo, workspace, home=home, actor=author)
     try:
         with environment_lock(home, environment):
-            if not wait:
-                return agent.run_once(only=name).get(name), False
-            return apply(agent, name, timeout=timeout, on_status=on_status), False
+            if wait:
+                status = apply(agent, name, timeout=timeout, on_status=on_status)
+            else:
+                status = agent.run_once(only=name).get(name)
     except Conflict:
-        return None, True
+        return PushResult(commit, manifest, None, applied_by_agent=True)
+    return PushResult(commit, manifest, status)
 
 
 def deploy(
@@ -202,13 +214,10 @@ def deploy(
         replicas=replicas,
     )
     sha = commit_manifest(repo, manifest, reason, author=author)
-    if not apply_now:
-        return PushResult(sha, manifest, None, applied_by_agent=True)
-    agent = Agent(environment, repo, workspace, home=home, actor=author)
-    status, deferred = _apply_or_defer(
-        agent, home, environment, name, timeout=timeout, wait=wait, on_status=on_status
-    )
-    return PushResult(sha, manifest, status, applied_by_agent=deferred)
+    return _finish(
+        workspace, repo, home, sha, manifest, name=name, environment=environment,
+        author=author, apply_now=apply_now, timeout=timeout, wait=wait, on_status=on_status,
+    )  # fmt: skip
 
 
 def rollback(
@@ -262,13 +271,10 @@ def rollback(
         message = f"rollback {name} ({environment}) to {rev[:12]}\n\n" + message
     sha = repo.commit({path: restored}, message, author=author)
     assert sha is not None
-    if not apply_now:
-        return PushResult(sha, manifest, None, applied_by_agent=True)
-    agent = Agent(environment, repo, workspace, home=home, actor=author)
-    status, deferred = _apply_or_defer(
-        agent, home, environment, name, timeout=timeout, wait=True, on_status=on_status
-    )
-    return PushResult(sha, manifest, status, applied_by_agent=deferred)
+    return _finish(
+        workspace, repo, home, sha, manifest, name=name, environment=environment,
+        author=author, apply_now=apply_now, timeout=timeout, on_status=on_status,
+    )  # fmt: skip
 
 
 def undeploy(
@@ -298,10 +304,7 @@ def undeploy(
     )
     sha = repo.commit({path: None}, message, author=author)
     assert sha is not None
-    if not apply_now:
-        return PushResult(sha, None, None, applied_by_agent=True)
-    agent = Agent(environment, repo, workspace, home=home, actor=author)
-    status, deferred = _apply_or_defer(
-        agent, home, environment, name, timeout=timeout, wait=True, on_status=None
-    )
-    return PushResult(sha, None, status, applied_by_agent=deferred)
+    return _finish(
+        workspace, repo, home, sha, None, name=name, environment=environment,
+        author=author, apply_now=apply_now, timeout=timeout,
+    )  # fmt: skip
