@@ -18,21 +18,25 @@ object, string and category dtypes are categorical (``DriftOptions.kinds`` overr
 values — NaN, None, and ±inf for numbers, as in Evidently — are left out of every test and
 reported as missing rates. Categories are compared by their ``str()``.
 
-Everything is numpy/scipy: each numerical column is sorted once and the CDFs come from
-``searchsorted`` on the merged sorted values; categorical columns are hashed once
-(``value_counts``). No Python loop runs over rows, only over columns and categories. The same
-tests also run against a stored :class:`~slipway.monitoring.profile.ReferenceProfile` instead
-of the raw reference (:func:`dataset_drift_from_profile`), with the approximations documented
-there.
+Everything is numpy/scipy: each numerical column is sorted once (:func:`numeric_values`);
+Wasserstein is read off the two sorted samples without merging them (:func:`_w1`) and KS by
+``searchsorted`` (:func:`ks_statistic`); categorical columns are hashed once
+(``value_counts``). No Python loop runs over rows, only over columns, categories and blocks of
+rows. Columns run side by side on threads (:func:`map_columns`), with the same results as in
+one. The same tests also run against a stored
+:class:`~slipway.monitoring.profile.ReferenceProfile` instead of the raw reference
+(:func:`dataset_drift_from_profile`), with the approximations documented there.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -139,18 +143,39 @@ class DatasetDrift(BaseModel):
 def ks_test(ref_sorted: Floats, cur_sorted: Floats) -> tuple[float, float]:
     """Two-sample Kolmogorov-Smirnov: ``D = sup_x |F_ref(x) - F_cur(x)|`` and its p-value.
 
-    The ECDFs are evaluated at every pooled value by ``searchsorted``. The p-value is scipy's
+    The sup is attained at a pooled value, so both ECDFs are evaluated at every value of
+    each sample by ``searchsorted`` (:func:`ks_statistic`). The p-value is scipy's
     ``ks_2samp(method="auto")``: exact when both samples have ≤ 10,000 values, else Smirnov's
     asymptotic ``kstwo.sf(D, round(n·m/(n+m)))``.
     """
     n, m = len(ref_sorted), len(cur_sorted)
-    _, cdf_ref, cdf_cur = _merged_cdfs(ref_sorted, cur_sorted)
-    d = float(np.max(np.abs(cdf_ref - cdf_cur)))
+    d = ks_statistic(ref_sorted, cur_sorted)
     if max(n, m) <= KS_EXACT_MAX_N:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return d, float(stats.ks_2samp(ref_sorted, cur_sorted).pvalue)
     return d, ks_asymptotic_pvalue(d, n, m)
+
+
+def ks_statistic(a: Floats, b: Floats) -> float:
+    """``sup_x |F_a(x) - F_b(x)|`` of two sorted samples, in exact integer arithmetic.
+
+    At the last of each run of equal values ``a_i`` (0-based ``i``), ``n·F_a = i + 1`` and
+    ``m·F_b = searchsorted(b, a_i, "right")``; likewise at the values of ``b``. ``D`` is the
+    largest ``|m·(n·F_a) - n·(m·F_b)|`` divided by ``n·m``: no pooled array is built or sorted.
+    """
+    return max(_ks_side(a, b), _ks_side(b, a)) / (len(a) * len(b))
+
+
+def _ks_side(x: Floats, y: Floats) -> int:
+    """``max |m·(n·F_x) - n·(m·F_y)|`` over the distinct values of ``x`` (``n, m`` their sizes)."""
+    n, m = len(x), len(y)
+    last = np.ones(n, dtype=bool)
+    np.not_equal(x[1:], x[:-1], out=last[:-1])
+    at = np.flatnonzero(last)
+    gap = (at + 1) * m
+    gap -= np.searchsorted(y, x[at], side="right") * n
+    return int(np.abs(gap).max())
 
 
 def ks_asymptotic_pvalue(d: float, n: int, m: int) -> float:
@@ -169,23 +194,97 @@ def wasserstein_normed(ref_sorted: Floats, cur_sorted: Floats, ref_std: float) -
 
 
 def _w1(a: Floats, b: Floats) -> float:
-    """``∫ |F_a - F_b| dx`` as ``∫₀¹ |F_a⁻¹(u) - F_b⁻¹(u)| du`` (the same integral), on the
-    merged grid of the two samples' quantile levels: no sort of the values at all.
+    """``∫ |F_a - F_b| dx`` as ``∫₀¹ |F_a⁻¹(u) - F_b⁻¹(u)| du`` (the same integral), exactly.
 
-    Equal sizes reduce to ``mean(|a_i - b_i|)``. Otherwise each interval between consecutive
-    levels ``k/n`` and ``j/m`` is evaluated at its midpoint, where both quantile functions are
-    constant.
+    Both quantile functions are steps: ``F_a⁻¹`` is ``a[k-1]`` on ``((k-1)/n, k/n]`` and
+    ``F_b⁻¹`` is ``b[j-1]`` on ``((j-1)/m, j/m]``. Every interval between consecutive merged
+    levels ends at some ``k/n`` or ``j/m``, and its width and the two steps over it are read
+    off integers, with no sort or merge (:func:`_w1_side`): ``n·m·W1 = S(a, b) + S(b, a) -
+    T(b, a)``, where ``T`` removes the intervals of zero width at levels both samples share.
+    Equal sizes reduce to ``mean(|a_i - b_i|)``. When the sizes differ by little, the sums are
+    taken run by run over contiguous slices (:func:`_w1_runs`), else in blocks of levels.
     """
     n, m = len(a), len(b)
     if n == m:
         return float(np.mean(np.abs(a - b)))
-    levels = np.concatenate([np.arange(1, n + 1) / n, np.arange(1, m + 1) / m])
-    levels.sort(kind="stable")  # two sorted runs: a linear merge
-    widths = np.diff(levels, prepend=0.0)
-    mid = levels - widths / 2
-    ia = np.minimum((mid * n).astype(np.int64), n - 1)
-    ib = np.minimum((mid * m).astype(np.int64), m - 1)
-    return float(np.dot(np.abs(a[ia] - b[ib]), widths))
+    side = _w1_runs if (abs(n - m) + 1) * _W1_MIN_RUN <= min(n, m) else _w1_side
+    return (side(a, b) + side(b, a) - _w1_ties(b, a)) / (float(n) * float(m))
+
+
+_W1_BLOCK = 1 << 16
+_W1_MIN_RUN = 4096
+"""Below this mean run length, :func:`_w1_runs` costs more in calls than it saves."""
+
+
+def _w1_side(x: Floats, y: Floats) -> float:
+    """``S(x, y) = Σ_k w_k·|x[k-1] - y[i_k]|`` over ``k = 1..n`` (``n, m`` the sizes of x, y).
+
+    ``i_k = ⌊(k·m - 1)/n⌋`` is the step of ``F_y⁻¹`` that ends at or after level ``k/n``, and
+    ``w_k = min(m, k·m - n·i_k)`` is, in units of ``1/(n·m)``, the width of the merged interval
+    that ends at ``k/n``: from the larger of ``(k-1)/n`` and ``i_k/m`` (the last level of
+    ``y`` before it). Evaluated in blocks of 65,536 levels, so the temporaries stay in cache.
+    """
+    nx, ny = len(x), len(y)
+    total = 0.0
+    for start in range(0, nx, _W1_BLOCK):
+        stop = min(start + _W1_BLOCK, nx)
+        level = np.arange((start + 1) * ny - 1, stop * ny, ny, dtype=np.int64)  # k·m - 1
+        iy = level // nx
+        width = level - iy * nx
+        width += 1
+        np.minimum(width, ny, out=width)
+        gap = y[iy]
+        np.subtract(x[start:stop], gap, out=gap)
+        np.abs(gap, out=gap)
+        total += float(np.einsum("i,i->", gap, width.astype(np.float64)))
+    return total
+
+
+def _w1_runs(x: Floats, y: Floats) -> float:
+    """:func:`_w1_side` run by run: ``i_k - (k-1) = ⌈k·(m-n)/n⌉`` takes ``|m-n| + 1`` values.
+
+    Over a run of levels where it is constant (``δ``), ``y[i_k]`` is the contiguous slice
+    ``y[k-1+δ]`` and the width is linear: ``w_k = w₀ + (m-n)·t`` at the run's ``t``-th level
+    (``w₀ = k₀·(m-n) + n·(1-δ)``), so a run costs one subtraction, one ``abs`` and two sums.
+    When ``m < n``, ``w₀`` may exceed ``m`` at a run's first level only: it is clipped there.
+    """
+    nx, ny = len(x), len(y)
+    d = ny - nx
+    runs = abs(d)
+    ramp = np.arange(nx // max(runs, 1) + 2, dtype=np.float64)
+    total = 0.0
+    k0 = 1
+    for q in range(runs + 1):
+        if d >= 0:  # δ = q: levels k with (q-1)·n < k·d ≤ q·n
+            delta = q
+            k1 = nx if q == d else min(nx, (q * nx) // d)
+        else:  # δ = -q: levels k with q·n ≤ k·|d| < (q+1)·n
+            delta = -q
+            k1 = min(nx, -(-(q + 1) * nx // runs) - 1)
+        if k1 < k0:
+            continue
+        w0 = k0 * d + nx * (1 - delta)
+        gap = x[k0 - 1 : k1] - y[k0 - 1 + delta : k1 + delta]
+        np.abs(gap, out=gap)
+        total += w0 * float(gap.sum()) + d * float(np.einsum("i,i->", gap, ramp[: k1 - k0 + 1]))
+        if w0 > ny:
+            total -= (w0 - ny) * float(gap[0])
+        k0 = k1 + 1
+    return total
+
+
+def _w1_ties(x: Floats, y: Floats) -> float:
+    """``T(x, y)``: what ``S(x, y)`` counted at the levels ``k/n`` that are also levels of ``y``.
+
+    There, the interval ending at ``k/n`` was already counted by ``S(y, x)``; ``S(x, y)``
+    gave it width ``min(n, m)`` instead of 0. These levels are ``k = t·n/g``, ``t = 1..g``,
+    ``g = gcd(n, m)``, where ``i_k = t·m/g - 1``.
+    """
+    nx, ny = len(x), len(y)
+    g = math.gcd(nx, ny)
+    t = np.arange(1, g + 1, dtype=np.int64)
+    gap = np.abs(x[t * (nx // g) - 1] - y[t * (ny // g) - 1])
+    return float(min(nx, ny)) * float(gap.sum())
 
 
 def psi(ref_counts: Ints, cur_counts: Ints) -> float:
@@ -243,27 +342,6 @@ def z_pvalue(ref_counts: Ints, cur_counts: Ints) -> float:
         return 1.0
     z = (p_r - p_c) / math.sqrt(pooled * (1 - pooled) * (1 / n_r + 1 / n_c))
     return float(2 * stats.norm.sf(abs(z)))
-
-
-def _merged_cdfs(ref_sorted: Floats, cur_sorted: Floats) -> tuple[Floats, Floats, Floats]:
-    """Both ECDFs at every distinct pooled value, by merging instead of searching.
-
-    The two inputs are sorted runs, so a stable argsort of their concatenation is a linear
-    merge (timsort finds the runs); running counts of which side each pooled value came from
-    are the ECDFs. Only the last of each run of equal values is kept, where the counts include
-    every tie: the same values as ``searchsorted(side="right")`` at each distinct point, a
-    few times faster on a million rows.
-    """
-    n = len(ref_sorted)
-    joined = np.concatenate([ref_sorted, cur_sorted])
-    order = np.argsort(joined, kind="stable")
-    pooled = joined[order]
-    from_ref = order < n
-    cdf_ref = np.cumsum(from_ref) / n
-    cdf_cur = np.cumsum(~from_ref) / len(cur_sorted)
-    last = np.ones(len(pooled), dtype=bool)
-    last[:-1] = pooled[1:] != pooled[:-1]
-    return pooled[last], cdf_ref[last], cdf_cur[last]
 
 
 def _ecdf(sorted_sample: Floats, at: Floats) -> Floats:
@@ -368,18 +446,31 @@ def as_frame(data: pd.DataFrame | NDArray[np.generic], role: str) -> pd.DataFram
 
 
 def numeric_values(series: pd.Series, column: str, role: str) -> tuple[Floats, int]:
-    """The finite values sorted, and the number of missing (NaN, None, ±inf) rows."""
+    """The finite values sorted, and the number of missing (NaN, None, ±inf) rows.
+
+    One copy and one sort: numpy sorts NaN last and ±inf to the ends, so the finite values
+    are a slice of the sorted column, found by two binary searches.
+    """
+    ordered = np.sort(_float_values(series, column, role))
+    lo = int(np.searchsorted(ordered, -np.inf, side="right"))
+    hi = int(np.searchsorted(ordered, np.inf, side="left"))  # first +inf or NaN
+    if hi <= lo:
+        raise InvalidInput(f"column {column!r} of {role} has no non-missing values")
+    return ordered[lo:hi], len(ordered) - (hi - lo)
+
+
+def _float_values(series: pd.Series, column: str, role: str) -> Floats:
+    """The column as float64 with NaN for missing, without a copy when it already is one."""
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "fiu":
+        return np.asarray(series.to_numpy(copy=False), dtype=np.float64)
     try:
-        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError):
         raise InvalidInput(
             f"column {column!r} of {role} is not numeric ({series.dtype}) "
             "but is tested as numerical"
         ) from None
-    finite = values[np.isfinite(values)]
-    if len(finite) == 0:
-        raise InvalidInput(f"column {column!r} of {role} has no non-missing values")
-    return np.sort(finite), len(values) - len(finite)
 
 
 def category_counts(series: pd.Series, column: str, role: str) -> tuple[dict[str, int], int]:
@@ -399,6 +490,20 @@ def unique_sorted(sorted_values: Floats) -> tuple[Floats, Ints]:
     starts = np.flatnonzero(np.concatenate([[True], sorted_values[1:] != sorted_values[:-1]]))
     counts = np.diff(np.append(starts, len(sorted_values)))
     return sorted_values[starts], counts.astype(np.int64)
+
+
+def few_distinct(sorted_values: Floats, limit: int = LOW_CARDINALITY) -> tuple[Floats, Ints] | None:
+    """:func:`unique_sorted` when there are at most ``limit`` distinct values, else ``None``.
+
+    A probe of ``4·limit + 1`` evenly spaced order statistics is read first: more than
+    ``limit`` distinct values among them prove the column has more, without a pass over it.
+    """
+    n = len(sorted_values)
+    probe = sorted_values[np.linspace(0, n - 1, min(n, 4 * limit + 1)).astype(np.int64)]
+    if int(np.count_nonzero(probe[1:] != probe[:-1])) + 1 > limit:
+        return None
+    values, counts = unique_sorted(sorted_values)
+    return (values, counts) if len(values) <= limit else None
 
 
 def quantile_bins(sorted_values: Floats) -> tuple[Floats, Ints]:
@@ -447,8 +552,7 @@ _Reference = _NumericalReference | _CategoricalReference
 
 
 def _numerical_reference(sorted_values: Floats, missing: int) -> _NumericalReference:
-    values, counts = unique_sorted(sorted_values)
-    low = len(values) <= LOW_CARDINALITY
+    distinct = few_distinct(sorted_values)
     edges, bins = quantile_bins(sorted_values)
     return _NumericalReference(
         n=len(sorted_values),
@@ -456,8 +560,8 @@ def _numerical_reference(sorted_values: Floats, missing: int) -> _NumericalRefer
         std=float(np.std(sorted_values)),
         edges=edges,
         counts=bins,
-        values=values if low else None,
-        value_counts=counts if low else None,
+        values=None if distinct is None else distinct[0],
+        value_counts=None if distinct is None else distinct[1],
         sorted=sorted_values,
     )
 
@@ -606,14 +710,25 @@ def column_drift(
     reference: pd.DataFrame | NDArray[np.generic],
     current: pd.DataFrame | NDArray[np.generic],
     options: DriftOptions | None = None,
+    *,
+    workers: int | None = None,
 ) -> list[ColumnDrift]:
-    """Test every reference column (or ``options.columns``) of ``current`` for drift."""
+    """Test every reference column (or ``options.columns``) of ``current`` for drift.
+
+    Columns are independent and run on ``workers`` threads (:func:`map_columns`); the results
+    do not depend on it.
+    """
     options = options or DriftOptions()
     ref_frame, cur_frame = as_frame(reference, "reference"), as_frame(current, "current")
     names = [str(c) for c in ref_frame.columns]
-    results = []
-    for column in _columns(names, cur_frame, options):
-        series = ref_frame[column]
+
+    columns = _columns(names, cur_frame, options)
+    # Columns are taken out of the frames here, not in the threads: pandas' indexing is not
+    # documented as thread-safe; reading a Series from several threads is.
+    pairs = {column: (ref_frame[column], cur_frame[column]) for column in columns}
+
+    def one(column: str) -> ColumnDrift:
+        series, current_series = pairs[column]
         kind = options.kinds.get(column) or detect_kind(series)
         ref: _Reference
         if kind == "numerical":
@@ -621,18 +736,21 @@ def column_drift(
         else:
             counts, missing = category_counts(series, column, "reference")
             ref = _CategoricalReference(sum(counts.values()), missing / len(series), counts)
-        results.append(_run_column(column, ref, cur_frame[column], options))
-    return results
+        return _run_column(column, ref, current_series, options)
+
+    return map_columns(one, columns, workers, rows=len(ref_frame) + len(cur_frame))
 
 
 def dataset_drift(
     reference: pd.DataFrame | NDArray[np.generic],
     current: pd.DataFrame | NDArray[np.generic],
     options: DriftOptions | None = None,
+    *,
+    workers: int | None = None,
 ) -> DatasetDrift:
     """:func:`column_drift`, plus the share of drifted columns and the dataset verdict."""
     options = options or DriftOptions()
-    return _summarise(column_drift(reference, current, options), options)
+    return _summarise(column_drift(reference, current, options, workers=workers), options)
 
 
 def reference_from_feature(feature: FeatureProfile) -> _Reference:
@@ -664,6 +782,8 @@ def column_drift_from_profile(
     profile: ReferenceProfile,
     current: pd.DataFrame | NDArray[np.generic],
     options: DriftOptions | None = None,
+    *,
+    workers: int | None = None,
 ) -> list[ColumnDrift]:
     """:func:`column_drift` against a stored profile instead of the raw reference.
 
@@ -679,22 +799,77 @@ def column_drift_from_profile(
     pred = profile.prediction_column
     if profile.prediction is not None and pred is not None and pred in cur_frame.columns:
         features[pred] = profile.prediction
-    results = []
-    for column in _columns(list(features), cur_frame, options):
-        feature = features[column]
+    columns = _columns(list(features), cur_frame, options)
+    for column in columns:
         declared = options.kinds.get(column)
-        if declared is not None and declared != feature.kind:
-            raise InvalidInput(f"column {column!r} is {feature.kind} in the profile")
-        ref = reference_from_feature(feature)
-        results.append(_run_column(column, ref, cur_frame[column], options))
-    return results
+        if declared is not None and declared != features[column].kind:
+            raise InvalidInput(f"column {column!r} is {features[column].kind} in the profile")
+
+    series = {column: cur_frame[column] for column in columns}  # see column_drift
+
+    def one(column: str) -> ColumnDrift:
+        ref = reference_from_feature(features[column])
+        return _run_column(column, ref, series[column], options)
+
+    return map_columns(one, columns, workers, rows=len(cur_frame))
 
 
 def dataset_drift_from_profile(
     profile: ReferenceProfile,
     current: pd.DataFrame | NDArray[np.generic],
     options: DriftOptions | None = None,
+    *,
+    workers: int | None = None,
 ) -> DatasetDrift:
     """:func:`dataset_drift` against a stored profile instead of the raw reference."""
     options = options or DriftOptions()
-    return _summarise(column_drift_from_profile(profile, current, options), options)
+    results = column_drift_from_profile(profile, current, options, workers=workers)
+    return _summarise(results, options)
+
+
+# --- columns in parallel -------------------------------------------------------------------
+
+MAX_WORKERS = 8
+"""Default cap on the threads :func:`map_columns` uses (each holds one column's arrays)."""
+PARALLEL_MIN_ROWS = 100_000
+"""With fewer rows than this, columns run in the calling thread unless ``workers`` is given."""
+
+_T = TypeVar("_T")
+
+
+def default_workers() -> int:
+    """The CPUs this process may run on, at most :data:`MAX_WORKERS`."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, cpus))
+
+
+def map_columns(
+    func: Callable[[str], _T],
+    columns: Sequence[str],
+    workers: int | None = None,
+    *,
+    rows: int | None = None,
+) -> list[_T]:
+    """``[func(c) for c in columns]``, on up to ``workers`` threads.
+
+    ``workers=None`` picks :func:`default_workers`, or 1 (the calling thread) when ``rows`` —
+    the rows each column holds — is below :data:`PARALLEL_MIN_ROWS`, where starting threads
+    costs more than it saves. The heavy parts of a column — numpy's sorts and array
+    arithmetic, Arrow's and pandas' hashing of strings — release the GIL, so columns run side
+    by side. Results keep the columns' order and do not depend on the number of threads; the
+    first column (in order) that fails raises, and columns not yet started are cancelled.
+    """
+    if workers is None:
+        small = rows is not None and rows < PARALLEL_MIN_ROWS
+        workers = 1 if small else default_workers()
+    n = min(workers, len(columns))
+    if n <= 1:
+        return [func(column) for column in columns]
+    pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="slipway-drift")
+    try:
+        return list(pool.map(func, columns))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -26,15 +26,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from slipway.core.errors import InvalidInput
 from slipway.monitoring.drift import (
-    LOW_CARDINALITY,
     Kind,
     as_frame,
     category_counts,
     detect_kind,
+    few_distinct,
+    map_columns,
     numeric_values,
     quantile_bins,
     sorted_quantiles,
-    unique_sorted,
 )
 from slipway.registry.client import RegistryClient
 from slipway.workspace import Workspace
@@ -120,16 +120,15 @@ def profile_feature(series: pd.Series, column: str, kind: Kind | None = None) ->
     if kind == "numerical":
         values, missing = numeric_values(series, column, "reference")
         edges, counts = quantile_bins(values)
-        distinct, distinct_counts = unique_sorted(values)
-        low = len(distinct) <= LOW_CARDINALITY
+        distinct = few_distinct(values)
         summary = NumericalSummary(
             quantiles=sorted_quantiles(values, np.arange(N_QUANTILES + 1) / N_QUANTILES).tolist(),
             mean=float(np.mean(values)),
             std=float(np.std(values)),
             bin_edges=edges.tolist(),
             bin_counts=counts.tolist(),
-            values=distinct.tolist() if low else None,
-            value_counts=distinct_counts.tolist() if low else None,
+            values=None if distinct is None else distinct[0].tolist(),
+            value_counts=None if distinct is None else distinct[1].tolist(),
         )
         return FeatureProfile(
             kind=kind,
@@ -162,12 +161,14 @@ def compute_profile(
     prediction: str | pd.Series | NDArray[np.generic] | None = None,
     *,
     kinds: dict[str, Kind] | None = None,
+    workers: int | None = None,
 ) -> ReferenceProfile:
     """Profile every column of ``data``.
 
     ``prediction`` is the model's output on the same rows: the name of a column of ``data``
     (then profiled as the prediction, not as a feature), or a series/array of the same length
     (stored under the name ``"prediction"``). ``kinds`` overrides dtype-based kind detection.
+    Columns are profiled on ``workers`` threads (:func:`~slipway.monitoring.drift.map_columns`).
     """
     frame = as_frame(data, "reference")
     kinds = kinds or {}
@@ -184,11 +185,15 @@ def compute_profile(
             raise InvalidInput("data has a column named 'prediction': pass its name instead")
         if len(pred_series) != len(frame):
             raise InvalidInput(f"prediction has {len(pred_series)} rows, the data {len(frame)}")
-    features = {
-        str(c): profile_feature(frame[c], str(c), kinds.get(str(c)))
-        for c in frame.columns
-        if str(c) != pred_name
-    }
+    # The columns are taken out of the frame before the threads start (see column_drift).
+    columns = {str(c): frame[c] for c in frame.columns if str(c) != pred_name}
+    summaries = map_columns(
+        lambda name: profile_feature(columns[name], name, kinds.get(name)),
+        list(columns),
+        workers,
+        rows=len(frame),
+    )
+    features = dict(zip(columns, summaries, strict=True))
     pred_profile = None
     if pred_series is not None and pred_name is not None:
         pred_profile = profile_feature(pred_series, pred_name, kinds.get(pred_name))
