@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -20,7 +21,12 @@ from slipway.store.engine import create_sql_engine
 from slipway.tracking import fluent
 from slipway.workspace import Workspace
 
+if TYPE_CHECKING:
+    from tests.integration.remote.server import RemoteServer
+
 BACKENDS = ["sqlite", "postgresql"]
+CONTRACT_BACKENDS = [*BACKENDS, "remote"]
+"""The SDK contract suites also run in remote mode, against a real ``slipway server``."""
 
 
 @pytest.fixture(autouse=True)
@@ -65,10 +71,9 @@ def pg_schema_uri() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=BACKENDS)
-def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty, migrated metadata database of each backend."""
-    if request.param == "sqlite":
+def migrated_store_uri(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty, migrated metadata database of ``backend`` (sqlite or postgresql)."""
+    if backend == "sqlite":
         uri = f"sqlite:///{tmp_path / 'meta.db'}"
     else:
         uri = request.getfixturevalue("pg_schema_uri")
@@ -78,9 +83,52 @@ def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return uri
 
 
+@pytest.fixture(params=BACKENDS)
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty, migrated metadata database of each backend."""
+    return migrated_store_uri(request.param, request, tmp_path)
+
+
 @pytest.fixture
 def workspace(store_uri: str, tmp_path: Path) -> Iterator[Workspace]:
     ws = Workspace(store_uri, (tmp_path / "artifacts").as_uri())
+    yield ws
+    ws.close()
+
+
+@pytest.fixture(scope="session")
+def remote_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteServer]:
+    """One real ``slipway server`` on 127.0.0.1 for the session (SQLite, own home, tokens)."""
+    from tests.integration.remote.server import start_remote_server
+
+    # Failed logins are limited per address; the auth tests must not lock the session out.
+    home = tmp_path_factory.mktemp("remote-server")
+    server = start_remote_server(home, "--max-auth-failures", "1000")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def remote_workspace(
+    remote_server: RemoteServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Workspace]:
+    """A workspace in remote mode on an emptied server; SLIPWAY_TOKEN set for child
+    workspaces (the fluent API, subprocesses) too."""
+    remote_server.reset()
+    monkeypatch.setenv("SLIPWAY_TOKEN", remote_server.tokens["tester"])
+    ws = Workspace(remote_server.url)
+    yield ws
+    ws.close()
+
+
+@pytest.fixture(params=CONTRACT_BACKENDS)
+def contract_workspace(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workspace]:
+    """A workspace of every backend, remote mode included (for the SDK contract suites)."""
+    if request.param == "remote":
+        yield request.getfixturevalue("remote_workspace")
+        return
+    uri = migrated_store_uri(request.param, request, tmp_path)
+    ws = Workspace(uri, (tmp_path / "artifacts").as_uri())
     yield ws
     ws.close()
 

@@ -8,11 +8,16 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 import slipway
-from slipway.artifacts import FsspecArtifactStore
 from slipway.artifacts.manifest import fetch_manifest
 from slipway.core.entities import ModelVersion
 from slipway.core.errors import IntegrityError, InvalidInput, NotFound, SignatureMismatch
 from slipway.workspace import Workspace
+from tests.integration.remote.server import blobs_behind
+
+
+@pytest.fixture
+def workspace(contract_workspace: Workspace) -> Workspace:
+    return contract_workspace
 
 
 @pytest.fixture
@@ -82,8 +87,7 @@ def test_lineage(fluent_workspace: Workspace, iris: tuple) -> None:  # type: ign
 def test_tampered_model_blob_is_never_loaded(fluent_workspace: Workspace, iris: tuple) -> None:  # type: ignore[type-arg]
     x, y = iris
     mv = _train_and_register(x, y)
-    store = fluent_workspace.artifacts
-    assert isinstance(store, FsspecArtifactStore)
+    store = blobs_behind(fluent_workspace)
     manifest = fetch_manifest(store, mv.manifest_digest)
     biggest = max(manifest.entries, key=lambda e: e.size)
     path = store._blob_path(biggest.digest)

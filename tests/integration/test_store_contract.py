@@ -1,13 +1,19 @@
-"""One contract suite for the metadata store, run against real SQLite and real PostgreSQL."""
+"""One contract suite for the metadata store, run against real SQLite, real PostgreSQL and,
+in remote mode, a real ``slipway server`` (over SQLite) through its REST API."""
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from slipway.artifacts.manifest import Manifest
+from slipway.artifacts.remote import RemoteArtifactStore
 from slipway.core.entities import Dataset, Metric, Param, RunArtifact, RunInput, RunStatus
 from slipway.core.errors import (
     AlreadyExists,
@@ -18,19 +24,36 @@ from slipway.core.errors import (
 )
 from slipway.store import MetadataStore, open_metadata_store
 from slipway.store.engine import create_sql_engine
+from slipway.store.remote import RemoteMetadataStore
 from slipway.store.schema import metadata
+from tests.conftest import CONTRACT_BACKENDS, migrated_store_uri
 
 DIGEST = "ab" * 32
 
 
-@pytest.fixture
-def store(store_uri: str) -> MetadataStore:
-    s = open_metadata_store(store_uri, actor="alice")
-    yield s  # type: ignore[misc]
+@pytest.fixture(params=CONTRACT_BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
+    if request.param == "remote":
+        server = request.getfixturevalue("remote_server")
+        server.reset()
+        s = open_metadata_store(server.url, actor="alice", token=server.tokens["alice"])
+    else:
+        s = open_metadata_store(migrated_store_uri(request.param, request, tmp_path), actor="alice")
+    yield s
     s.close()
 
 
+def _blob(store: MetadataStore, data: bytes) -> str:
+    """The digest of ``data``, stored where the store needs it: a server records only
+    artifacts whose blobs it holds, a database records any digest."""
+    if isinstance(store, RemoteMetadataStore):
+        return RemoteArtifactStore(store.session).put_bytes(data).digest
+    return hashlib.sha256(data).hexdigest()
+
+
 def test_migrations_match_the_schema_module(store: MetadataStore) -> None:
+    if isinstance(store, RemoteMetadataStore):
+        pytest.skip("the server's database is not the client's to inspect")
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
@@ -156,23 +179,37 @@ def test_inputs_are_deduplicated(store: MetadataStore) -> None:
 
 def test_artifact_paths_are_write_once(store: MetadataStore) -> None:
     run_id = _run(store)
-    store.runs.add_artifact(run_id, RunArtifact("a/b.txt", DIGEST, 3))
-    store.runs.add_artifact(run_id, RunArtifact("a/b.txt", DIGEST, 3))
+    first, second = _blob(store, b"abc"), _blob(store, b"xyz")
+    store.runs.add_artifact(run_id, RunArtifact("a/b.txt", first, 3))
+    store.runs.add_artifact(run_id, RunArtifact("a/b.txt", first, 3))
     with pytest.raises(Conflict):
-        store.runs.add_artifact(run_id, RunArtifact("a/b.txt", "cd" * 32, 3))
+        store.runs.add_artifact(run_id, RunArtifact("a/b.txt", second, 3))
     with pytest.raises(InvalidInput, match="artifact path"):
-        store.runs.add_artifact(run_id, RunArtifact("../evil", DIGEST, 3))
-    assert store.runs.get_artifact(run_id, "a/b.txt").digest == DIGEST
+        store.runs.add_artifact(run_id, RunArtifact("../evil", first, 3))
+    assert store.runs.get_artifact(run_id, "a/b.txt").digest == first
 
 
 # -- registry ------------------------------------------------------------------------------
 
 
+def _logged_model(store: MetadataStore) -> tuple[str, str]:
+    """(source, manifest digest) of a model: any strings for a database; for a server, a
+    real run with a real manifest, which is what it registers from."""
+    if not isinstance(store, RemoteMetadataStore):
+        return "runs:/x/model", DIGEST
+    run_id = _run(store)
+    manifest = Manifest((), {"flavor": "sklearn"}).to_bytes()
+    digest = _blob(store, manifest)
+    store.runs.add_artifact(run_id, RunArtifact("model", digest, len(manifest), "model"))
+    return f"runs:/{run_id}/model", digest
+
+
 def _version(store: MetadataStore, name: str = "m", **kwargs: object) -> int:
+    source, digest = _logged_model(store)
     mv = store.models.create_version(
         name,
-        source="runs:/x/model",
-        manifest_digest=DIGEST,
+        source=source,
+        manifest_digest=digest,
         flavor="sklearn",
         **kwargs,  # type: ignore[arg-type]
     )

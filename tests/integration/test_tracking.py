@@ -1,8 +1,10 @@
-"""The fluent tracking API against real stores (SQLite and PostgreSQL)."""
+"""The fluent tracking API against real stores (SQLite, PostgreSQL, and a real server in
+remote mode)."""
 
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,6 +20,23 @@ from slipway.core.errors import Conflict, InvalidInput, NotFound
 from slipway.tracking import dataset_from
 from slipway.tracking.fluent import PACKAGES_ARTIFACT
 from slipway.workspace import Workspace
+
+
+@pytest.fixture
+def workspace(contract_workspace: Workspace) -> Workspace:
+    return contract_workspace
+
+
+def _child_env(workspace: Workspace) -> dict[str, str]:
+    """What a training subprocess needs to log into ``workspace``."""
+    env = {
+        "SLIPWAY_TRACKING_URI": workspace.tracking_uri,
+        "SLIPWAY_ARTIFACT_URI": workspace.settings.resolved_artifact_uri(),
+        "PATH": "/usr/bin:/bin",
+    }
+    if "SLIPWAY_TOKEN" in os.environ:
+        env["SLIPWAY_TOKEN"] = os.environ["SLIPWAY_TOKEN"]
+    return env
 
 
 def test_run_lifecycle_and_logging(fluent_workspace: Workspace) -> None:
@@ -140,11 +159,7 @@ def test_git_commit_and_dirty_flag_are_captured(tmp_path: Path, workspace: Works
     commit = subprocess.run(
         [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
     ).stdout.strip()
-    env = {
-        "SLIPWAY_TRACKING_URI": workspace.tracking_uri,
-        "SLIPWAY_ARTIFACT_URI": workspace.settings.resolved_artifact_uri(),
-        "PATH": "/usr/bin:/bin",
-    }
+    env = _child_env(workspace)
 
     def run_script() -> str:
         out = subprocess.run(
@@ -163,11 +178,7 @@ def test_git_commit_and_dirty_flag_are_captured(tmp_path: Path, workspace: Works
 
 def test_killed_process_leaves_the_store_intact(workspace: Workspace) -> None:
     """A training process killed mid-run: what it wrote stays readable, the run stays RUNNING."""
-    env = {
-        "SLIPWAY_TRACKING_URI": workspace.tracking_uri,
-        "SLIPWAY_ARTIFACT_URI": workspace.settings.resolved_artifact_uri(),
-        "PATH": "/usr/bin:/bin",
-    }
+    env = _child_env(workspace)
     script = textwrap.dedent(
         """
         import os, signal, slipway

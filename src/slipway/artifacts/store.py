@@ -25,7 +25,7 @@ from slipway.core.errors import IntegrityError, InvalidInput, NotFound
 
 _CHUNK = 1 << 20
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
-SCHEMES = ("file", "memory", "s3")
+SCHEMES = ("file", "memory", "s3", "http", "https")
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +176,9 @@ class FsspecArtifactStore:
 def open_artifact_store(url: str, **storage_options: Any) -> ArtifactStore:
     """Open the artifact store at ``url``; the scheme picks the backend.
 
+    ``http(s)://host:port`` is a Slipway server's blob store, over its REST API, with
+    ``token=`` or ``SLIPWAY_TOKEN``.
+
     ``s3://bucket/prefix`` honours ``SLIPWAY_S3_ENDPOINT_URL`` (or ``endpoint_url=``) for
     S3-compatible servers such as MinIO.
     """
@@ -185,6 +188,8 @@ def open_artifact_store(url: str, **storage_options: Any) -> ArtifactStore:
             f"unsupported artifact store URL {url!r}: valid schemes are "
             + ", ".join(f"{s}://" for s in SCHEMES)
         )
+    if scheme in ("http", "https"):
+        return _remote_store(url, storage_options.pop("token", None))
     if scheme == "s3":
         endpoint = storage_options.pop("endpoint_url", None) or os.environ.get(
             "SLIPWAY_S3_ENDPOINT_URL"
@@ -194,3 +199,11 @@ def open_artifact_store(url: str, **storage_options: Any) -> ArtifactStore:
             client_kwargs.setdefault("endpoint_url", endpoint)
             storage_options["client_kwargs"] = client_kwargs
     return FsspecArtifactStore(url, **storage_options)
+
+
+def _remote_store(url: str, token: Any) -> ArtifactStore:
+    from slipway.artifacts.remote import RemoteArtifactStore
+    from slipway.core.http import ApiSession
+    from slipway.core.settings import Settings
+
+    return RemoteArtifactStore(ApiSession(url, token if token is not None else Settings().token))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,6 +20,10 @@ from slipway.core.settings import Settings
 from slipway.deploy.spec import Analysis, Checks, parse_duration
 from slipway.gitops.repo import GitRepo
 from slipway.gitops.status import DeploymentStatus
+from slipway.workspace import Workspace
+
+if TYPE_CHECKING:
+    from slipway.core.http import ApiSession
 
 app = typer.Typer(help="Status of GitOps deployments.", no_args_is_help=True)
 
@@ -45,6 +50,34 @@ def open_repo(repo: str | None, branch: str) -> tuple[GitRepo, Path]:
     if repo is None:
         return GitRepo.default(home, branch=branch), home
     return GitRepo(repo, branch=branch, mirrors=home / "gitops-mirrors"), home
+
+
+def remote_session(workspace: Workspace, **local_only: object) -> ApiSession | None:
+    """The workspace's API session in remote mode (None: local). ``local_only`` are the
+    options given that only make sense against a local GitOps repository: refused remotely."""
+    if not workspace.is_remote:
+        return None
+    from slipway.store.remote_ops import api_session
+
+    for option, value in local_only.items():
+        if value is not None:
+            flag = "--" + option.replace("_", "-")
+            why = (
+                "the server records the token's owner as the author"
+                if option == "author"
+                else "the server commits to its own GitOps repository"
+            )
+            raise InvalidInput(
+                f"{flag} works only with a local GitOps repository; in remote mode "
+                f"({workspace.tracking_uri}) {why}: leave {flag} (and SLIPWAY_GITOPS_REPO / "
+                "SLIPWAY_GITOPS_BRANCH) unset"
+            )
+    return api_session(workspace.store)
+
+
+def _branch(branch: str) -> str | None:
+    """``--branch`` when it is not the default (given, so refused in remote mode)."""
+    return None if branch == "main" else branch
 
 
 def _time(seconds: float | None) -> str:
@@ -223,10 +256,29 @@ def deploy(
     """Commit a new desired state for a deployment and apply it (push mode)."""
     from slipway.gitops.push import deploy as push_deploy
 
-    git, home = open_repo(repo, branch)
     workspace = open_workspace(tracking_uri)
+    session = remote_session(workspace, author=author, repo=repo, branch=_branch(branch))
     analysis = _analysis(interval, min_samples, max_error_rate, max_prediction_drift)
     weights = None if steps is None else _weights(steps)
+    if session is not None:
+        from slipway.store import remote_ops
+
+        change = remote_ops.deploy(
+            session,
+            env,
+            name,
+            model_uri=model,
+            reason=reason,
+            strategy=strategy,
+            steps=weights,
+            analysis=None if analysis is None else analysis.model_dump(mode="json"),
+            target=target,
+            replicas=replicas,
+            apply=apply,
+        )
+        _report_remote(workspace, change, env, name, json, timeout)
+        return
+    git, home = open_repo(repo, branch)
     result = push_deploy(
         workspace,
         git,
@@ -312,12 +364,76 @@ def _report(result: Any, json: bool) -> None:
         _print_status(result.status)
 
 
+def _report_remote(
+    workspace: Workspace, change: dict[str, Any], env: str, name: str, json: bool, timeout: float
+) -> None:
+    """What ``_report`` prints for a change the server committed: when the server applies
+    it, wait (up to ``timeout``) for the status its reconcile writes for this commit."""
+    commit, applied_by = str(change["commit"]), str(change["applied_by"])
+    status = None
+    if applied_by == "server":
+        status = _await_status(
+            workspace, env, name, commit, timeout, None if json else _progress_line
+        )
+    if json:
+        print_json(
+            {
+                "commit": commit,
+                "applied_by_agent": applied_by != "server",
+                "applied_by": applied_by,
+                "status": None if status is None else status.to_doc(),
+            }
+        )
+        return
+    console.print(f"committed {commit[:12]}")
+    if applied_by != "server":
+        console.print("an agent watches this environment: it applies the commit")
+    elif status is not None:
+        _print_status(status)
+    else:
+        console.print(
+            f"the server is applying it: see `slipway deployments status {name} --env {env}`"
+        )
+
+
+def _await_status(
+    workspace: Workspace,
+    env: str,
+    name: str,
+    commit: str,
+    timeout: float,
+    on_status: Callable[[DeploymentStatus], None] | None,
+) -> DeploymentStatus | None:
+    """The status the server's reconcile of ``commit`` wrote, once it settles (not
+    Progressing) or ``timeout`` passes; None if none was written for ``commit`` by then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        row = workspace.store.deployments.get(env, name)
+        status = (
+            None
+            if row is None or row.desired_revision != commit
+            else DeploymentStatus.from_doc(
+                row.name, row.environment, row.desired_revision, row.observed_revision, row.status
+            )
+        )
+        if status is not None:
+            if on_status is not None:
+                on_status(status)
+            progressing = status.condition("Progressing")
+            if progressing is None or progressing.status != "True":
+                return status
+        if time.monotonic() > deadline:
+            return status
+        time.sleep(0.5)
+
+
 def rollback(
     name: Annotated[str, typer.Argument(help="Deployment to roll back.")],
     to: Annotated[str | None, typer.Option(help="Restore the file as of this revision.")] = None,
     env: Env = "prod",
     reason: Annotated[str, typer.Option("--reason", "-m", help="Why (in the commit).")] = "",
     apply: Annotated[bool, typer.Option(help="Apply now (--no-apply: only commit).")] = True,
+    timeout: Annotated[float, typer.Option(help="Longest wait for the rollout, seconds.")] = 600,
     author: Author = None,
     repo: Repo = None,
     branch: Branch = "main",
@@ -327,8 +443,15 @@ def rollback(
     """Revert a deployment's last change (a revert commit), then reconcile."""
     from slipway.gitops.push import rollback as push_rollback
 
-    git, home = open_repo(repo, branch)
     workspace = open_workspace(tracking_uri)
+    session = remote_session(workspace, author=author, repo=repo, branch=_branch(branch))
+    if session is not None:
+        from slipway.store import remote_ops
+
+        change = remote_ops.rollback(session, env, name, to=to, reason=reason, apply=apply)
+        _report_remote(workspace, change, env, name, json, timeout)
+        return
+    git, home = open_repo(repo, branch)
     result = push_rollback(
         workspace,
         git,
@@ -339,6 +462,7 @@ def rollback(
         reason=reason,
         author=author or workspace.actor,
         apply_now=apply,
+        timeout=timeout,
         on_status=None if json else _progress_line,
     )
     _report(result, json)
@@ -357,8 +481,19 @@ def undeploy(
     """Remove a deployment: a commit deleting its file, then its servers stop (drained)."""
     from slipway.gitops.push import undeploy as push_undeploy
 
-    git, home = open_repo(repo, branch)
     workspace = open_workspace(tracking_uri)
+    session = remote_session(workspace, author=author, repo=repo, branch=_branch(branch))
+    if session is not None:
+        from slipway.store import remote_ops
+
+        change = remote_ops.undeploy(session, env, name, reason=reason, apply=apply)
+        console.print(f"committed {str(change['commit'])[:12]}")
+        if change["applied_by"] != "server":
+            console.print("an agent watches this environment: it stops the deployment")
+        else:
+            console.print(f"the server is stopping {name}")
+        return
+    git, home = open_repo(repo, branch)
     result = push_undeploy(
         workspace,
         git,
@@ -382,13 +517,22 @@ def history(
     limit: Annotated[int, typer.Option(min=1)] = 50,
     repo: Repo = None,
     branch: Branch = "main",
+    tracking_uri: TrackingUri = None,
     json: Json = False,
 ) -> None:
     """Production changes from git log: who, when, which version, why."""
+    from slipway.gitops.history import HistoryEntry
     from slipway.gitops.history import history as read_history
 
-    git, _ = open_repo(repo, branch)
-    entries = read_history(git, environment=env, deployment=name, max_count=limit)
+    session = remote_session(open_workspace(tracking_uri), repo=repo, branch=_branch(branch))
+    if session is not None:
+        from slipway.store import remote_ops
+
+        docs = remote_ops.history(session, environment=env, deployment=name, limit=limit)
+        entries = [HistoryEntry(**{**d, "time": int(d["time"]) // 1000}) for d in docs]
+    else:
+        git, _ = open_repo(repo, branch)
+        entries = read_history(git, environment=env, deployment=name, max_count=limit)
     if json:
         print_json(entries)
         return

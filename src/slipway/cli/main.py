@@ -19,6 +19,7 @@ from slipway.cli import (
     pipelines,
     runs,
     serve,
+    server,
 )
 from slipway.cli.output import err_console
 from slipway.core.errors import SlipwayError
@@ -48,6 +49,8 @@ app.command("rollback")(gitops.rollback)
 app.command("undeploy")(gitops.undeploy)
 app.command("history")(gitops.history)
 app.command("build")(gitops.build)
+app.command("server")(server.server)
+app.add_typer(server.tokens_app, name="tokens")
 
 
 def run() -> None:

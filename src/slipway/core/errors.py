@@ -61,3 +61,28 @@ class SignatureMismatch(InvalidInput):
         self.field = field
         self.problem = problem
         super().__init__(f"input field {field!r}: {problem}")
+
+
+class DigestMismatch(InvalidInput):
+    """Bytes received do not hash to the sha256 their sender declared; nothing was stored."""
+
+    def __init__(self, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"content sha256 is {actual}, the request declared {expected}")
+
+
+class Unauthenticated(SlipwayError):
+    """No valid credentials: the token is missing, unknown, expired or revoked."""
+
+
+class Forbidden(SlipwayError):
+    """The credentials are valid but their role does not allow the action."""
+
+
+class TooManyAttempts(SlipwayError):
+    """Too many failed attempts from one client; retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)

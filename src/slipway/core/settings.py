@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,8 +23,13 @@ class Settings(BaseSettings):
     )
     tracking_uri: str | None = Field(
         default=None,
-        description="Metadata store URI (sqlite:///… or postgresql+psycopg://…). "
+        description="Metadata store URI (sqlite:///… or postgresql+psycopg://…), or the URL of "
+        "a Slipway server (http(s)://host:port: remote mode, every call over its REST API). "
         "Unset: SQLite at <home>/slipway.db, migrated automatically.",
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        description="API token of the Slipway server in remote mode (`slipway tokens create`).",
     )
     artifact_uri: str | None = Field(
         default=None,
@@ -43,6 +48,11 @@ class Settings(BaseSettings):
         """True when no store URI was given: Slipway owns the database and may migrate it."""
         return self.tracking_uri is None
 
+    @property
+    def is_remote(self) -> bool:
+        """True when the tracking URI names a Slipway server rather than a database."""
+        return is_remote_uri(self.tracking_uri or "")
+
     def resolved_tracking_uri(self) -> str:
         if self.tracking_uri:
             return self.tracking_uri
@@ -51,6 +61,8 @@ class Settings(BaseSettings):
     def resolved_artifact_uri(self) -> str:
         if self.artifact_uri:
             return self.artifact_uri
+        if self.is_remote and self.tracking_uri:
+            return self.tracking_uri  # the server's blobs, over the same API
         return (self.home / "artifacts").resolve().as_uri()
 
     def resolved_actor(self) -> str:
@@ -60,3 +72,8 @@ class Settings(BaseSettings):
             return getpass.getuser()
         except (KeyError, OSError):
             return "unknown"
+
+
+def is_remote_uri(uri: str) -> bool:
+    """Whether ``uri`` is the URL of a Slipway server (``http://`` or ``https://``)."""
+    return uri.lower().startswith(("http://", "https://"))

@@ -44,10 +44,15 @@ class Interval:
 
 
 def _reason(commit: Commit) -> str:
+    """The first paragraph of the body that says why: not our trailers, and not git's
+    "This reverts commit <sha>." line of a revert (the rollback's reason follows it)."""
     body = "\n".join(
         line for line in commit.body.splitlines() if not line.startswith(_OWN_TRAILER)
     ).strip()
-    return body.split("\n\n")[0].strip() if body else commit.subject
+    for paragraph in body.split("\n\n"):
+        if paragraph.strip() and not paragraph.startswith("This reverts commit"):
+            return paragraph.strip()
+    return commit.subject
 
 
 def history(

@@ -68,6 +68,44 @@ class _Facts:
     alerts_error: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ReportSections:
+    """The report's sections as HTML fragments, for pages that embed them (the dashboard);
+    plotly.js is not included: the embedding page serves it."""
+
+    spans: list[tuple[str, int, datetime, datetime, int]]
+    """(model name, version, start, end, rows) of every window."""
+    has_data: bool
+    """Whether any prediction was logged in the span asked for."""
+    summary: str
+    distributions: str
+    drift: str
+    performance: str
+    alerts: str
+
+
+def report_sections(
+    workspace: Workspace,
+    deployment: str,
+    *,
+    window: str = "1h",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    alerts_state: Path | None = None,
+) -> ReportSections:
+    """Gather once, render each section (see :func:`build_report` for the arguments)."""
+    facts = _gather(workspace, deployment, window, since, until, alerts_state)
+    return ReportSections(
+        spans=facts.spans,
+        has_data=facts.latest is not None,
+        summary=_summary(facts),
+        distributions=_distributions(facts),
+        drift=_drift_section(facts),
+        performance=_performance_section(facts),
+        alerts=_alerts_section(facts),
+    )
+
+
 def build_report(
     workspace: Workspace,
     deployment: str,

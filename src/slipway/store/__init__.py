@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pydantic import SecretStr
 from sqlalchemy import Engine
 
+from slipway.core.settings import Settings, is_remote_uri
 from slipway.store import migrate
 from slipway.store.audit import AuditLog
 from slipway.store.deployments import DeploymentStatusRepository
@@ -18,6 +20,7 @@ from slipway.store.engine import SCHEMES, create_sql_engine, redact
 from slipway.store.experiments import ExperimentRepository
 from slipway.store.models import ModelRepository
 from slipway.store.runs import RunRepository
+from slipway.store.tokens import TokenRepository
 
 
 @dataclass
@@ -32,6 +35,7 @@ class MetadataStore:
     models: ModelRepository = field(init=False)
     audit: AuditLog = field(init=False)
     deployments: DeploymentStatusRepository = field(init=False)
+    tokens: TokenRepository = field(init=False)
 
     def __post_init__(self) -> None:
         self.experiments = ExperimentRepository(self.engine, self.actor)
@@ -39,6 +43,7 @@ class MetadataStore:
         self.models = ModelRepository(self.engine, self.actor)
         self.audit = AuditLog(self.engine)
         self.deployments = DeploymentStatusRepository(self.engine, self.actor)
+        self.tokens = TokenRepository(self.engine, self.actor)
 
     def upgrade(self) -> None:
         """Apply pending migrations."""
@@ -51,12 +56,23 @@ class MetadataStore:
         self.engine.dispose()
 
 
-def open_metadata_store(uri: str, *, actor: str, auto_upgrade: bool = False) -> MetadataStore:
+def open_metadata_store(
+    uri: str, *, actor: str, auto_upgrade: bool = False, token: SecretStr | str | None = None
+) -> MetadataStore:
     """Open the store at ``uri``.
 
     ``auto_upgrade`` applies pending migrations (only the embedded default does this);
     otherwise a database behind the code's schema raises ``SchemaOutOfDate``.
+    ``http(s)://host:port`` opens a Slipway server's store over its REST API, authenticated
+    by ``token`` (default ``SLIPWAY_TOKEN``); the server then records the token's owner as
+    the actor.
     """
+    if is_remote_uri(uri):
+        from slipway.core.http import ApiSession
+        from slipway.store.remote import RemoteMetadataStore
+
+        secret = token if token is not None else Settings().token
+        return RemoteMetadataStore(ApiSession(uri, secret), actor)
     store = MetadataStore(uri, create_sql_engine(uri), actor)
     if auto_upgrade:
         store.upgrade()

@@ -72,10 +72,22 @@ class AuditLog:
         entity_key: str | None = None,
         key_prefix: str | None = None,
         action: str | None = None,
+        actor: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        newest_first: bool = False,
         limit: int = 1000,
     ) -> list[AuditEvent]:
-        """Events oldest first, filtered by entity and action."""
-        query = select(audit_events).order_by(audit_events.c.event_id).limit(limit)
+        """Events oldest first (or newest first), filtered by entity, action, actor and time
+        (``since`` inclusive, ``until`` exclusive, ms)."""
+        order = audit_events.c.event_id.desc() if newest_first else audit_events.c.event_id
+        query = select(audit_events).order_by(order).limit(limit)
+        if actor is not None:
+            query = query.where(audit_events.c.actor == actor)
+        if since is not None:
+            query = query.where(audit_events.c.time >= since)
+        if until is not None:
+            query = query.where(audit_events.c.time < until)
         if entity_type is not None:
             query = query.where(audit_events.c.entity_type == entity_type)
         if entity_key is not None:

@@ -224,3 +224,19 @@ deployment_status = Table(
     Column("status_json", Text, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    # Only the sha256 of the secret is stored; the token id is the public half of the secret
+    # (``slw_<token_id>_<secret>``), so a lookup is by primary key and one hash comparison.
+    Column("token_id", String(32), primary_key=True),
+    Column("owner", String(255), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("expires_at", BigInteger),
+    Column("revoked_at", BigInteger),
+)

@@ -121,6 +121,7 @@ def test_history_and_version_timeline(tmp_path: Path) -> None:
         ("deploy", "models:/fraud/1"),
     ]
     assert entries[1].reason == "retrained on October data"
+    assert "prediction drift 0.4 > 0.2" in entries[0].reason  # not git's "This reverts …"
     assert entries[1].author == "CI <ci@example.com>"
     assert history(repo, environment="staging") == []
     timeline = version_timeline(entries, "fraud")
