@@ -38,7 +38,13 @@ check: $(VENV)/.dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-pytest: $(VENV)/.dev
+# MediaPipe's wheel only as the source of its pre-trained TFLite detectors (docs/object-detection.md):
+# --no-deps, because it pins numpy<2 and protobuf<5; its Python code is never imported.
+$(VENV)/.mediapipe: | $(BIN)/uv
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps mediapipe==0.10.21
+	@touch $@
+
+pytest: $(VENV)/.dev $(VENV)/.mediapipe
 	uri="$$(scripts/postgres-up.sh)" && chromium="$$(scripts/chromium-up.sh)" && \
 		SLIPWAY_TEST_PG_URI="$$uri" SLIPWAY_TEST_CHROMIUM="$$chromium" $(BIN)/pytest $(PYTEST_ARGS)
 

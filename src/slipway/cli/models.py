@@ -13,6 +13,10 @@ from slipway.registry import RegistryClient
 app = typer.Typer(help="Model registry: models, versions, aliases, lineage.", no_args_is_help=True)
 alias_app = typer.Typer(help="Move or remove aliases such as champion.", no_args_is_help=True)
 app.add_typer(alias_app, name="alias")
+import_app = typer.Typer(
+    help="Register pre-trained models from installed packages.", no_args_is_help=True
+)
+app.add_typer(import_app, name="import")
 
 Name = Annotated[str, typer.Argument(help="Registered model name.")]
 Version = Annotated[str, typer.Argument(help="Version number.")]
@@ -217,14 +221,24 @@ def timeline(
         typer.Option(envvar="SLIPWAY_GITOPS_REPO", help="GitOps repository (path or URL)."),
     ] = None,
     branch: Annotated[str, typer.Option(envvar="SLIPWAY_GITOPS_BRANCH")] = "main",
+    tracking_uri: TrackingUri = None,
     json_out: Json = False,
 ) -> None:
-    """Each version's time in production, read from the GitOps history (git log)."""
-    from slipway.cli.gitops import open_repo
-    from slipway.gitops.history import history, version_timeline
+    """Each version's time in production, read from the GitOps history (git log); in remote
+    mode, from the server's."""
+    from slipway.cli.gitops import open_repo, remote_session
+    from slipway.gitops.history import Interval, history, version_timeline
 
-    git, _ = open_repo(repo, branch)
-    intervals = version_timeline(history(git, environment=env, max_count=1000), name)
+    session = remote_session(
+        open_workspace(tracking_uri), repo=repo, branch=None if branch == "main" else branch
+    )
+    if session is not None:
+        from slipway.store import remote_ops
+
+        intervals = [Interval(**d) for d in remote_ops.timeline(session, name, environment=env)]
+    else:
+        git, _ = open_repo(repo, branch)
+        intervals = version_timeline(history(git, environment=env, max_count=1000), name)
     if json_out:
         print_json(intervals)
         return
@@ -243,4 +257,34 @@ def timeline(
             )
             for i in intervals
         ),
+    )
+
+
+@import_app.command("mediapipe-detector")
+def import_mediapipe(
+    name: Annotated[str, typer.Option("--name", help="Registered model name.")] = "detector",
+    models: Annotated[
+        str,
+        typer.Option(
+            "--models",
+            help="Comma-separated detectors: face-short, face-full, palm, palm-lite, pose.",
+        ),
+    ] = "face-short,palm,pose",
+    tracking_uri: TrackingUri = None,
+    json_out: Json = False,
+) -> None:
+    """Register MediaPipe's pre-trained face/hand/person detectors as one detector version.
+
+    Needs the weights: pip install --no-deps mediapipe==0.10.21 (its code is never imported).
+    """
+    from slipway.registry.importers import import_mediapipe_detector
+
+    keys = [k.strip() for k in models.split(",") if k.strip()]
+    mv = import_mediapipe_detector(name, models=keys, workspace=open_workspace(tracking_uri))
+    if json_out:
+        print_json(mv)
+        return
+    console.print(
+        f"registered {mv.name} version {mv.version} ({mv.flavor}, {mv.tags.get('slipway.labels')})"
+        f" from {mv.source}"
     )

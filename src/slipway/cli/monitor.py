@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from slipway.cli.context import TrackingUri, open_workspace
 from slipway.cli.output import console
+
+if TYPE_CHECKING:
+    from slipway.core.http import ApiSession
+    from slipway.monitoring.performance import PerformanceReport
 
 app = typer.Typer(help="Monitoring: drift, performance, SLO exports.", no_args_is_help=True)
 labels_app = typer.Typer(
@@ -54,6 +59,61 @@ def export(
         console.print(f"wrote {grafana}")
 
 
+def _remote(tracking_uri: str | None) -> ApiSession | None:
+    """The API session in remote mode (the server's prediction log and labels); None when
+    local."""
+    workspace = open_workspace(tracking_uri)
+    if not workspace.is_remote:
+        return None
+    from slipway.store.remote_ops import api_session
+
+    return api_session(workspace.store)
+
+
+LABELS_PER_REQUEST = 100_000
+"""Label records sent in one request (the server's limit); a bigger file takes several."""
+
+
+def _ingest_remote(session: ApiSession, deployment: str, path: Path) -> dict[str, Any]:
+    """Read the label file here, send its records to the server, and answer one report (the
+    sum of the requests' reports when the file takes several)."""
+    import json
+
+    from slipway.core.errors import InvalidInput
+    from slipway.monitoring.labels import MAX_LISTED, _read_file
+    from slipway.store.remote_ops import ingest_labels
+
+    fields = ("request_id", "row", "label", "label_time", "source")
+    frame = _read_file(path)
+    for name in ("request_id", "label"):
+        if name not in frame.columns:
+            raise InvalidInput(f"column {name!r} is required (columns: {list(frame.columns)})")
+    if frame.empty:
+        raise InvalidInput("no labels given")
+    ignored = sorted(str(c) for c in frame.columns if c not in fields)
+    frame = frame[[c for c in frame.columns if c in fields]].copy()
+    if "source" not in frame.columns:
+        frame["source"] = str(path)
+    total: dict[str, Any] | None = None
+    for start in range(0, len(frame), LABELS_PER_REQUEST):
+        chunk = frame.iloc[start : start + LABELS_PER_REQUEST]
+        records = json.loads(
+            chunk.to_json(orient="records", date_format="iso", double_precision=15)
+        )
+        report = ingest_labels(session, deployment, records)
+        if total is None:
+            total = report
+            continue
+        for key in ("received", "stored", "unchanged", "duplicates", "out_of_order", "unknown"):
+            total[key] += report[key]
+        ids = sorted({*total["unknown_request_ids"], *report["unknown_request_ids"]})
+        total["unknown_request_ids"] = ids[:MAX_LISTED]
+        total["path"] = report["path"] or total["path"]
+    assert total is not None
+    total["ignored_columns"] = ignored
+    return total
+
+
 def _roots() -> tuple[Path, Path]:
     from slipway.core.settings import Settings
 
@@ -67,14 +127,21 @@ def ingest(
     path: Annotated[
         Path, typer.Argument(help="Parquet, CSV or JSON Lines: request_id, label[, row].")
     ],
+    tracking_uri: TrackingUri = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
-    """Store ground truth for earlier predictions, keyed by request id (latest label wins)."""
-    from slipway.cli.output import print_fields, print_json
-    from slipway.monitoring.labels import ingest_labels
+    """Store ground truth for earlier predictions, keyed by request id (latest label wins).
 
-    log_root, labels_root = _roots()
-    report = ingest_labels(labels_root, deployment, path, log_root=log_root, source=str(path))
+    In remote mode the file is read here and its labels stored on the server."""
+    from slipway.cli.output import print_fields, print_json
+    from slipway.monitoring.labels import IngestReport, ingest_labels
+
+    session = _remote(tracking_uri)
+    if session is not None:
+        report = IngestReport(**_ingest_remote(session, deployment, path))
+    else:
+        log_root, labels_root = _roots()
+        report = ingest_labels(labels_root, deployment, path, log_root=log_root, source=str(path))
     if json_out:
         print_json(report.as_dict())
         return
@@ -97,16 +164,25 @@ def performance(
     window: Annotated[str, typer.Option(help="Tumbling window, e.g. 1h or 1d.")] = "1h",
     every_n: Annotated[int | None, typer.Option(min=1, help="Windows of N predictions.")] = None,
     version: Annotated[int | None, typer.Option(min=1)] = None,
+    tracking_uri: TrackingUri = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Realised performance where labels joined, estimated (CBPE) where they have not yet."""
     from slipway.cli.output import print_json, print_table
     from slipway.monitoring.performance import compute_performance
 
-    log_root, labels_root = _roots()
-    report = compute_performance(
-        log_root, labels_root, deployment, window=window, every_n=every_n, version=version
-    )
+    session = _remote(tracking_uri)
+    if session is not None:
+        from slipway.store.remote_ops import performance as remote_performance
+
+        report = _performance_report(
+            remote_performance(session, deployment, window=window, every_n=every_n, version=version)
+        )
+    else:
+        log_root, labels_root = _roots()
+        report = compute_performance(
+            log_root, labels_root, deployment, window=window, every_n=every_n, version=version
+        )
     if json_out:
         print_json(report)
         return
@@ -127,6 +203,37 @@ def performance(
             )
             for w in report.windows
         ),
+    )
+
+
+def _performance_report(doc: dict[str, Any]) -> PerformanceReport:
+    """The server's performance answer as the report ``compute_performance`` returns."""
+    from slipway.monitoring.performance import PerformanceReport, WindowPerformance
+
+    windows = [
+        WindowPerformance(
+            window_start=datetime.fromisoformat(w["window_start"]),
+            window_end=datetime.fromisoformat(w["window_end"]),
+            version=w["version"],
+            predictions=w["predictions"],
+            labelled=w["labelled"],
+            coverage=w["coverage"],
+            metrics=w["metrics"],
+            estimated=w["estimated"],
+            reasons=w["reasons"],
+        )
+        for w in doc["items"]
+    ]
+    return PerformanceReport(
+        deployment=doc["deployment"],
+        task=doc["task"],
+        prediction=doc["prediction"],
+        score=doc["score"],
+        positive_class=doc["positive_class"],
+        classes=doc["classes"],
+        calibration=doc["calibration"],
+        reference_calibration_error=doc["reference_calibration_error"],
+        windows=windows,
     )
 
 
@@ -151,14 +258,34 @@ def drift(
     from slipway.monitoring.drift import DriftOptions
     from slipway.monitoring.monitor import drift_over_time
 
-    results = drift_over_time(
-        open_workspace(tracking_uri),
-        deployment,
-        window=window,
-        every_n=every_n,
-        version=version,
-        options=DriftOptions(drift_share=drift_share),
-    )
+    session = _remote(tracking_uri)
+    if session is not None:
+        from slipway.store.remote_ops import drift as remote_drift
+
+        docs = remote_drift(
+            session,
+            deployment,
+            window=window,
+            every_n=every_n,
+            version=version,
+            drift_share=drift_share,
+        )
+        results = [_window_drift(d) for d in docs]
+        if not results and not json_out:
+            console.print(
+                f"no predictions of {deployment!r} in the server's prediction log "
+                "(nothing to compare yet)"
+            )
+            return
+    else:
+        results = drift_over_time(
+            open_workspace(tracking_uri),
+            deployment,
+            window=window,
+            every_n=every_n,
+            version=version,
+            options=DriftOptions(drift_share=drift_share),
+        )
     if json_out:
         print_json([{**_window_doc(r)} for r in results])
         return
@@ -188,6 +315,22 @@ def drift(
             )
             for r in results
         ),
+    )
+
+
+def _window_drift(doc: dict[str, Any]) -> Any:
+    """One window of the server's drift answer as ``drift_over_time`` returns it."""
+    from slipway.monitoring.drift import ColumnDrift, DatasetDrift
+    from slipway.monitoring.monitor import WindowDrift
+
+    prediction = doc.get("prediction")
+    return WindowDrift(
+        start=datetime.fromisoformat(doc["start"]),
+        end=datetime.fromisoformat(doc["end"]),
+        version=doc["version"],
+        rows=doc["rows"],
+        features=DatasetDrift.model_validate(doc["features"]),
+        prediction=None if prediction is None else ColumnDrift.model_validate(prediction),
     )
 
 
@@ -229,3 +372,131 @@ def report(
         alerts_state=state if state.exists() else None,
     )
     console.print(f"wrote {path} (opens offline in any browser)")
+
+
+def _moment(text: str | None, name: str) -> datetime | None:
+    """ISO 8601 (UTC when no offset is given) or a span ago (``2h``: two hours ago)."""
+    from datetime import UTC
+
+    from slipway.core.errors import InvalidInput
+    from slipway.monitoring.windows import parse_span
+
+    if text is None:
+        return None
+    if text.strip()[-1:] in ("s", "m", "h", "d") and text.strip()[:-1].isdigit():
+        return datetime.now(UTC) - parse_span(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"{name} {text!r} is neither an ISO 8601 time nor a span ago (e.g. 2h)"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@app.command("images")
+def images(
+    deployment: Deployment,
+    reference_until: Annotated[
+        str,
+        typer.Option(
+            help="End of the reference span of the log: ISO 8601 time or a span ago (e.g. 1d)."
+        ),
+    ],
+    reference_since: Annotated[
+        str | None,
+        typer.Option(help="Start of the reference span (default: the start of the log)."),
+    ] = None,
+    window: Annotated[str, typer.Option(help="Tumbling window, e.g. 15m, 1h, 1d.")] = "1h",
+    every_n: Annotated[int | None, typer.Option(min=1, help="Windows of N images.")] = None,
+    version: Annotated[int | None, typer.Option(min=1)] = None,
+    drift_share: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of drifted properties that is drift.")
+    ] = 0.5,
+    log_dir: Annotated[
+        Path | None,
+        typer.Option(help="Prediction log root (default: <SLIPWAY_HOME>/logs)."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Drift of a detector's images (brightness, contrast, size, aspect) and detections
+    (per image, scores, labels), each window against a reference span of the same log."""
+    from slipway.cli.output import print_json, print_table
+    from slipway.monitoring.drift import DriftOptions
+    from slipway.monitoring.images import SUMMARY_COLUMNS, image_drift_over_time
+
+    until = _moment(reference_until, "--reference-until")
+    assert until is not None
+    report = image_drift_over_time(
+        log_dir or _roots()[0],
+        deployment,
+        reference_since=_moment(reference_since, "--reference-since"),
+        reference_until=until,
+        window=window,
+        every_n=every_n,
+        version=version,
+        options=DriftOptions(drift_share=drift_share),
+    )
+    if json_out:
+        print_json(_image_report_doc(report))
+        return
+    console.print(
+        f"reference: {report.reference_images} images, {report.reference_detections} "
+        f"detections, until {until:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    print_table(
+        f"image drift of {deployment}",
+        ["window start (UTC)", "version", "images", "drift", "drifted properties"]
+        + [f"{c} (ref → cur)" for c in SUMMARY_COLUMNS],
+        (
+            (
+                w.start.strftime("%Y-%m-%d %H:%M"),
+                w.version,
+                w.images,
+                "DRIFT" if w.drift.drifted else "ok",
+                ", ".join(w.drift.drifted_columns) or "-",
+                *(
+                    f"{w.drift.reference_means[c]:.3g} → {w.drift.current_means[c]:.3g}"
+                    for c in SUMMARY_COLUMNS
+                ),
+            )
+            for w in report.windows
+        ),
+    )
+
+
+def _image_report_doc(report: object) -> dict[str, object]:
+    from slipway.monitoring.images import ImageDriftReport
+
+    assert isinstance(report, ImageDriftReport)
+    return {
+        "deployment": report.deployment,
+        "reference_since": None
+        if report.reference_since is None
+        else report.reference_since.isoformat(),
+        "reference_until": report.reference_until.isoformat(),
+        "reference_images": report.reference_images,
+        "reference_detections": report.reference_detections,
+        "windows": [
+            {
+                "start": w.start.isoformat(),
+                "end": w.end.isoformat(),
+                "version": w.version,
+                "images": w.images,
+                "drifted": w.drift.drifted,
+                "share_drifted": w.drift.share_drifted,
+                "drifted_columns": w.drift.drifted_columns,
+                "columns": [c.model_dump(mode="json") for c in w.drift.columns],
+                "skipped": w.drift.skipped,
+                "reference_means": _finite(w.drift.reference_means),
+                "current_means": _finite(w.drift.current_means),
+                "reference_labels": w.drift.reference_labels,
+                "current_labels": w.drift.current_labels,
+            }
+            for w in report.windows
+        ],
+    }
+
+
+def _finite(values: dict[str, float]) -> dict[str, float | None]:
+    return {k: v if v == v else None for k, v in values.items()}

@@ -97,12 +97,14 @@ def metadata_str(flavor: str, metadata: dict[str, Any], key: str) -> str:
 @functools.cache
 def _registry() -> tuple[Flavor, ...]:
     # Imported here because the flavor modules import this one for the contract.
+    from slipway.flavors.detection.flavor import DetectorFlavor
     from slipway.flavors.onnx import OnnxFlavor
     from slipway.flavors.python_function import PythonFunctionFlavor
     from slipway.flavors.sklearn import SklearnFlavor
+    from slipway.flavors.tflite import TfliteFlavor
 
     # Order matters: the first flavor that accepts a model wins.
-    return (SklearnFlavor(), OnnxFlavor(), PythonFunctionFlavor())
+    return (SklearnFlavor(), OnnxFlavor(), PythonFunctionFlavor(), TfliteFlavor(), DetectorFlavor())
 
 
 def flavor_names() -> tuple[str, ...]:
@@ -127,5 +129,7 @@ def flavor_for(model: object) -> Flavor:
     raise InvalidInput(
         f"no flavor can save a {kind.__module__}.{kind.__qualname__}; supported: "
         "sklearn (scikit-learn estimators), onnx (onnx.ModelProto), "
+        "tflite (slipway.flavors.tflite.TfliteModel), "
+        "detector (slipway.flavors.detection.DetectorPackage), "
         "python_function (a slipway.flavors.PythonModel or a module-level function)"
     )

@@ -109,6 +109,7 @@ def save_model(
     input_example: Any | None = None,
     metadata: dict[str, Any] | None = None,
     serialization: str | None = None,
+    signature: Signature | None = None,
 ) -> SavedModel:
     """Save ``model`` into ``store`` as one manifest and return its digest.
 
@@ -116,7 +117,9 @@ def save_model(
     ``input_example`` the model is loaded back from what was written and run on the example:
     that checks the round trip and infers the signature (inputs from the example, outputs
     from the prediction). ``metadata`` is free JSON kept with the model. ``serialization``
-    picks a flavor's non-default format, e.g. ``"pickle"`` for sklearn.
+    picks a flavor's non-default format, e.g. ``"pickle"`` for sklearn. An explicit
+    ``signature`` is stored as given instead of being inferred (for inputs no schema
+    inference describes, such as encoded images); the example is then only stored.
     """
     chosen = get_flavor(flavor) if flavor is not None else flavor_for(model)
     if not chosen.accepts(model):
@@ -129,8 +132,7 @@ def save_model(
             model, directory, input_example=input_example, serialization=serialization
         )
         _json_able(flavor_metadata, f"{chosen.name} flavor metadata")
-        signature = None
-        if input_example is not None:
+        if signature is None and input_example is not None:
             # The files were written a moment ago from the object in hand, so trusting them
             # here is no wider than trusting the object itself.
             options = LoadOptions(

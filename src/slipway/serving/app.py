@@ -31,7 +31,9 @@ from slipway.serving.errors import (
     Unauthorized,
     status_for,
 )
+from slipway.serving.images import encode_detections, from_json, from_multipart, from_oip
 from slipway.serving.metrics import CONTENT_TYPE
+from slipway.serving.page import detector_page
 from slipway.serving.pool import ModelState, ServedModel
 from slipway.serving.protocol import (
     encode_infer_response,
@@ -132,6 +134,7 @@ class InferenceApp:
         model = "/v2/models/{name}"
         version = "/v2/models/{name}/versions/{version}"
         routes = [  # the inference endpoints are served by the lane (see asgi)
+            Route("/", h(self.index)),
             Route("/v2", h(self.server_metadata)),
             Route("/v2/health/live", h(self.live)),
             Route("/v2/health/ready", h(self.ready)),
@@ -165,6 +168,14 @@ class InferenceApp:
         if self.plane_or_none is None:
             raise NotReady("the model is still loading")
         return self.plane_or_none
+
+    # -- detector page ---------------------------------------------------------------------
+
+    async def index(self, _: Request) -> Response:
+        """The detection page, when the champion is a detector (upload, boxes, latency)."""
+        if self.plane.router.table.champion.images is None:
+            raise NotFound("no page here: this server serves a model that is not a detector")
+        return Response(detector_page(), media_type="text/html; charset=utf-8")
 
     # -- protocol metadata and health ------------------------------------------------------
 
@@ -224,7 +235,11 @@ class InferenceApp:
             )
         parsed = parse_infer_request(body)
         result = await plane.infer(
-            lambda served: to_model_input(parsed, served.signature),
+            lambda served: (
+                from_oip(parsed)
+                if served.images is not None
+                else to_model_input(parsed, served.signature)
+            ),
             version=version,
             route_key=header(ROUTE_KEY_HEADER),
             request_id=parsed.id,
@@ -244,6 +259,25 @@ class InferenceApp:
             lambda _: data, route_key=header(ROUTE_KEY_HEADER), request_id=header("x-request-id")
         )
         return encode_json_predictions(result.outputs), self._headers(result.served, result.route)
+
+    async def _detect(
+        self, scope: Scope, body: bytes, header: HeaderGetter
+    ) -> tuple[bytes, dict[str, str]]:
+        """``/predict`` for a detector: multipart upload or JSON with base64 images."""
+        started = time.perf_counter()
+        content_type = header("content-type") or ""
+        if content_type.startswith("multipart/form-data"):
+            batch = await from_multipart(scope, body)
+        else:
+            batch = from_json(body)
+        result = await self.plane.infer(
+            lambda _: batch, route_key=header(ROUTE_KEY_HEADER), request_id=header("x-request-id")
+        )
+        latency_ms = (time.perf_counter() - started) * 1000
+        content = encode_detections(
+            result.outputs, version=result.served.version, latency_ms=latency_ms
+        )
+        return content, self._headers(result.served, result.route)
 
     def asgi(self, app: Starlette) -> ASGIApp:
         """``app`` behind a lean lane that alone serves the inference paths.
@@ -265,7 +299,9 @@ class InferenceApp:
                 body = await _receive_body(
                     receive, headers.get("content-length"), self.max_body_bytes
                 )
-                if target is None:  # /predict
+                if target is None and self.plane.router.table.champion.images is not None:
+                    content, extra = await self._detect(scope, body, headers.get)
+                elif target is None:  # /predict
                     content, extra = await self._predict(body, headers.get)
                 else:
                     name, version = target

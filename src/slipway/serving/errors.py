@@ -11,6 +11,7 @@ from slipway.core.errors import (
     SignatureMismatch,
     SlipwayError,
 )
+from slipway.flavors.detection.limits import ImageTooLarge
 
 
 class PayloadTooLarge(InvalidInput):
@@ -36,6 +37,7 @@ class ModelFailed(SlipwayError):
 # Most specific first: the first matching class wins.
 _STATUS: tuple[tuple[type[SlipwayError], int], ...] = (
     (PayloadTooLarge, 413),
+    (ImageTooLarge, 413),
     (SignatureMismatch, 422),
     (ModelFailed, 422),
     (InvalidInput, 400),

@@ -14,10 +14,14 @@ import pandas as pd
 
 from slipway.core.errors import InvalidInput
 from slipway.flavors import LoadedModel, Signature
+from slipway.flavors.detection.limits import ImageLimits
 from slipway.flavors.dtypes import FLOATS
 from slipway.serving.batching import AdaptiveBatcher
+from slipway.serving.images import ImagePlan
 from slipway.serving.metrics import ServerMetrics
 from slipway.serving.predlog import ColumnBlock
+
+DETECTOR_FLAVOR = "detector"
 
 
 class ModelState(enum.StrEnum):
@@ -111,12 +115,16 @@ class ServedModel:
         return self.name, self.version
 
     plan: MatrixPlan | None = None
+    images: ImagePlan | None = None
+    """Set for detectors: image requests are checked by it instead of the signature."""
 
     def check(self, data: Any) -> Any:
         """``data`` validated against the signature (SignatureMismatch names the field).
 
         With a :class:`MatrixPlan`, checked input is an (n, k) array in column order.
         """
+        if self.images is not None:
+            return self.images.check(data)
         plan = self.plan
         if plan is None:
             return self.model.check(data)
@@ -125,6 +133,8 @@ class ServedModel:
 
     def loggable(self, checked: Any) -> Any:
         """Checked input in a form the prediction log splits into named columns."""
+        if self.images is not None:
+            return self.images.loggable(checked)
         plan = self.plan
         if plan is None or not isinstance(checked, np.ndarray):
             return checked
@@ -159,6 +169,8 @@ async def load_served_model(
     max_batch_size: int,
     max_latency_ms: float,
     metrics: ServerMetrics,
+    image_limits: ImageLimits | None = None,
+    log_images: bool = False,
 ) -> ServedModel:
     """Load a version off the event loop, warm it up on its input example, mark it ready.
 
@@ -185,6 +197,11 @@ async def load_served_model(
         on_batch=metrics.batch_size.labels(*labels).observe,
     )
     served = ServedModel(name, version, uri, model, batcher, plan=plan)
+    if model.flavor == DETECTOR_FLAVOR:
+        limits = image_limits or ImageLimits()
+        served.images = ImagePlan(limits, log_images=log_images)
+        if hasattr(model.raw, "limits"):  # the Detector decodes under the same limits
+            model.raw.limits = limits
     served._idle.set()
     example = model.descriptor.get("input_example")
     if example is not None:

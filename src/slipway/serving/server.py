@@ -9,6 +9,7 @@ turns true only after. SIGTERM stops accepting connections, lets in-flight reque
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import signal
@@ -27,6 +28,7 @@ from uvicorn.supervisors import Multiprocess
 
 from slipway.core.errors import InvalidInput
 from slipway.flavors import LoadedModel, load_model
+from slipway.flavors.detection.limits import ImageLimits
 from slipway.registry import RegistryClient
 from slipway.serving.app import FeedbackSink, InferenceApp
 from slipway.serving.dataplane import DataPlane
@@ -112,6 +114,11 @@ class InferenceServer:
             max_batch_size=self.settings.max_batch_size,
             max_latency_ms=self.settings.max_latency_ms,
             metrics=self.metrics,
+            image_limits=ImageLimits(
+                max_bytes=self.settings.max_image_bytes,
+                max_pixels=self.settings.max_image_pixels,
+            ),
+            log_images=self.settings.log_images,
         )
         logger.info("loaded %s in %.2fs", served.uri, served.load_seconds)
         return served
@@ -197,18 +204,28 @@ _ENV_URI = "SLIPWAY_SERVE_MODEL_URI"
 _ENV_CHALLENGER = "SLIPWAY_SERVE_CHALLENGER_URI"
 _ENV_WEIGHT = "SLIPWAY_SERVE_CHALLENGER_WEIGHT"
 _ENV_MODE = "SLIPWAY_SERVE_MODE"
+_ENV_FEEDBACK = "SLIPWAY_SERVE_FEEDBACK_FACTORY"
+"""``module:function`` making the feedback sink (a function above this layer, by name)."""
 
 
 def app_from_env() -> ASGIApp:
     """App factory for worker processes (``--workers N``): configuration comes by environment."""
+    factory = os.environ.get(_ENV_FEEDBACK)
     server = InferenceServer(
         os.environ[_ENV_URI],
         challenger_uri=os.environ.get(_ENV_CHALLENGER) or None,
         challenger_weight=float(os.environ.get(_ENV_WEIGHT, "0")),
         mode=Mode(os.environ.get(_ENV_MODE, Mode.CANARY.value)),
+        feedback=_by_name(factory) if factory else None,
     )
     server.load_before_accept = True
     return server.app()
+
+
+def _by_name(target: str) -> Callable[[Path, Path], FeedbackSink]:
+    module, _, name = target.partition(":")
+    found: Callable[[Path, Path], FeedbackSink] = getattr(importlib.import_module(module), name)
+    return found
 
 
 def _stopped(signum: int, _: object) -> None:
@@ -226,7 +243,8 @@ def run_server(
 ) -> None:
     """Serve until SIGTERM/SIGINT. Several workers share the port, each with its own models.
 
-    ``feedback``: see :class:`InferenceServer`; single worker only for now."""
+    ``feedback``: see :class:`InferenceServer`; worker processes import it by name, so it
+    must be a module-level function."""
     if settings.workers == 1:
         server = InferenceServer(
             model_uri,
@@ -247,7 +265,7 @@ def run_server(
             raise server.load_error
         return
     if feedback is not None:
-        logger.warning("POST /v2/feedback is not available with several workers yet")
+        os.environ[_ENV_FEEDBACK] = f"{feedback.__module__}:{feedback.__qualname__}"
     # Worker processes rebuild everything from the environment: hand them every setting,
     # CLI flags included.
     for key, value in settings.model_dump().items():

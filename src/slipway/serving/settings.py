@@ -59,6 +59,20 @@ class ServeSettings(BaseSettings):
     log_queue_size: int = Field(
         default=10_000, ge=1, description="Records buffered for the log writer; more are dropped."
     )
+    max_image_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1,
+        description="Detectors: largest encoded image accepted (413 above; the body limit "
+        "applies too).",
+    )
+    max_image_pixels: int = Field(
+        default=40_000_000, ge=1, description="Detectors: most pixels (width x height) per image."
+    )
+    log_images: bool = Field(
+        default=False,
+        description="Detectors: keep the encoded images (base64) in the prediction log; by "
+        "default only their size, brightness, contrast and the detections are logged.",
+    )
     drain_timeout_s: float = Field(
         default=30.0, ge=0, description="How long unloading or shutdown waits for in-flight work."
     )

@@ -31,7 +31,7 @@ def test_an_unsupported_object_names_its_type_and_the_flavors(model: object) -> 
 
 
 def test_flavors_are_found_by_name() -> None:
-    assert flavor_names() == ("sklearn", "onnx", "python_function")
+    assert flavor_names() == ("sklearn", "onnx", "python_function", "tflite", "detector")
     for name in flavor_names():
         assert get_flavor(name).name == name
 
