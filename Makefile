@@ -26,8 +26,7 @@ $(VENV)/.dev: pyproject.toml $(LOCK) | $(BIN)/uv
 
 ## demo: create .venv, install (pinned), run the whole loop on the embedded default
 demo: $(VENV)/.runtime
-	$(BIN)/slipway demo
-	cd examples/tabular && SLIPWAY_HOME="$${SLIPWAY_HOME:-$(CURDIR)/.slipway}" ../../$(BIN)/slipway run train
+	SLIPWAY_HOME="$${SLIPWAY_HOME:-$(CURDIR)/.slipway}" $(BIN)/slipway demo --project examples/tabular
 
 ## test: install dev extras and services, then ruff, mypy --strict, import layers, pytest
 test: check pytest

@@ -23,11 +23,23 @@ TARGET = "target"
 
 
 def prepare(ctx: StepContext) -> None:
-    """Split scikit-learn's breast-cancer data into train and evaluation Parquet files."""
+    """Split scikit-learn's breast-cancer data into train and evaluation Parquet files.
+
+    ``production_data`` (set by continuous training, docs/continuous-training.md): a Parquet
+    file of labelled production rows, appended to the reference data before the split, so the
+    candidate learns what production looks like now and the gate measures it there too."""
     from sklearn.datasets import load_breast_cancer
     from sklearn.model_selection import train_test_split
 
     data = load_breast_cancer(as_frame=True).frame
+    extra = str(ctx.params.get("production_data") or "")
+    if extra:
+        production = pd.read_parquet(extra)
+        missing = sorted(set(data.columns) - set(production.columns))
+        if missing:
+            raise ValueError(f"{extra}: production data lacks columns {missing}")
+        ctx.logger.info("adding %d labelled production rows from %s", len(production), extra)
+        data = pd.concat([data, production[data.columns]], ignore_index=True)
     train, evaluation = train_test_split(
         data,
         test_size=_float(ctx, "test_size"),

@@ -15,10 +15,10 @@ SLIPWAY = [sys.executable, "-m", "slipway.cli.main"]
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A home where the demo ran twice (two versions, champion on the second)."""
+    """A home where the quick demo ran twice (two versions, champion on the second)."""
     path = tmp_path_factory.mktemp("home")
     for _ in range(2):
-        result = _slipway(path, "demo")
+        result = _slipway(path, "demo", "--quick")
         assert result.returncode == 0, result.stderr
     return path
 

@@ -25,21 +25,26 @@ from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
+import httpx
 import pandas as pd
 
 from slipway.core.errors import InvalidInput, NotFound
-from slipway.ct.policy import CtPolicy
+from slipway.ct.policy import CtPolicy, DriftTrigger, PerformanceTrigger
 from slipway.deploy.spec import Analysis
 from slipway.gitops.push import deploy
 from slipway.gitops.repo import GitRepo
+from slipway.monitoring.alerts import Transition, TransitionStatus, fingerprint
 from slipway.monitoring.labels import current_labels_sql, labels_glob
 from slipway.monitoring.monitor import drift_over_time
+from slipway.monitoring.notify import deliver
 from slipway.monitoring.performance import compute_performance
 from slipway.registry import RegistryClient
 from slipway.serving.predlog import read_sql_glob
 from slipway.workspace import Workspace
 
 logger = logging.getLogger("slipway.ct")
+_WHOLE = 2**62
+"""A window count no log reaches: the whole trailing span as one window."""
 Outcome = Literal["idle", "blocked", "deployed", "gate_failed", "pipeline_failed", "no_data"]
 
 
@@ -140,43 +145,12 @@ class ContinuousTraining:
 
     def fired(self, now: datetime, state: CtState) -> list[Fired]:
         """The triggers that fire now, in the policy's order."""
-        policy, triggers, found = self.policy, self.policy.triggers, []
+        triggers = self.policy.triggers
+        found: list[Fired] = []
         if triggers.drift is not None:
-            since = now - timedelta(seconds=triggers.drift.window)
-            try:
-                windows = drift_over_time(
-                    self.workspace, policy.deployment, window=f"{int(triggers.drift.window)}s",
-                    since=since, until=now,
-                )  # fmt: skip
-            except InvalidInput as exc:
-                logger.warning("ct drift trigger of %s: %s", policy.deployment, exc)
-                windows = []
-            if windows and windows[-1].features.share_drifted > triggers.drift.share_above:
-                latest = windows[-1].features
-                drifted = ", ".join(c.column for c in latest.columns if c.drifted)
-                found.append(
-                    Fired("drift", latest.share_drifted, triggers.drift.share_above,
-                          f"dataset drift share over {triggers.drift.window:.0f} s ({drifted})")
-                )  # fmt: skip
+            found += self._drift_fired(now, triggers.drift)
         if triggers.performance is not None:
-            perf = triggers.performance
-            report = compute_performance(
-                self.home / "logs", self.home / "labels", policy.deployment,
-                window=f"{int(perf.window)}s", since=now - timedelta(seconds=perf.window),
-                until=now,
-            )  # fmt: skip
-            last = report.windows[-1] if report.windows else None
-            value = None if last is None else last.metrics.get(perf.metric)
-            if last is not None and value is not None and last.labelled >= perf.min_labels:
-                below = perf.below is not None and value < perf.below
-                above = perf.above is not None and value > perf.above
-                if below or above:
-                    threshold = perf.below if perf.below is not None else perf.above
-                    assert threshold is not None
-                    found.append(
-                        Fired("performance", value, threshold,
-                              f"{perf.metric} on {last.labelled} labelled predictions")
-                    )  # fmt: skip
+            found += self._performance_fired(now, triggers.performance)
         if triggers.schedule is not None:
             last_run = max(state.retrains, default=0.0)
             age = now.timestamp() - last_run
@@ -189,6 +163,48 @@ class ContinuousTraining:
                     Fired("new_labels", new, triggers.new_labels.rows, "labelled rows since last")
                 )
         return found
+
+    def _drift_fired(self, now: datetime, trigger: DriftTrigger) -> list[Fired]:
+        """Dataset drift of the last ``window`` of traffic, taken whole (not the last aligned
+        window, which may have just begun), of the version that answered most of it."""
+        try:
+            windows = drift_over_time(
+                self.workspace, self.policy.deployment, every_n=_WHOLE,
+                since=now - timedelta(seconds=trigger.window), until=now,
+            )  # fmt: skip
+        except InvalidInput as exc:
+            logger.warning("ct drift trigger of %s: %s", self.policy.deployment, exc)
+            return []
+        if not windows:
+            return []
+        latest = max(windows, key=lambda w: w.rows).features
+        if latest.share_drifted <= trigger.share_above:
+            return []
+        drifted = ", ".join(c.column for c in latest.columns if c.drifted)
+        detail = f"dataset drift share over {trigger.window:.0f} s ({drifted})"
+        return [Fired("drift", latest.share_drifted, trigger.share_above, detail)]
+
+    def _performance_fired(self, now: datetime, trigger: PerformanceTrigger) -> list[Fired]:
+        """Realised performance over the last ``window``, once ``min_labels`` labels joined."""
+        report = compute_performance(
+            self.home / "logs", self.home / "labels", self.policy.deployment, window=None,
+            every_n=_WHOLE, since=now - timedelta(seconds=trigger.window), until=now,
+        )  # fmt: skip
+        labelled = [w for w in report.windows if w.metrics.get(trigger.metric) is not None]
+        if not labelled:
+            return []
+        last = max(labelled, key=lambda w: w.labelled)
+        value = last.metrics[trigger.metric]
+        if value is None or last.labelled < trigger.min_labels:
+            return []
+        below = trigger.below is not None and value < trigger.below
+        above = trigger.above is not None and value > trigger.above
+        if not (below or above):
+            return []
+        threshold = trigger.below if trigger.below is not None else trigger.above
+        assert threshold is not None
+        detail = f"{trigger.metric} on {last.labelled} labelled predictions"
+        return [Fired("performance", value, threshold, detail)]
 
     # -- one look --------------------------------------------------------------------------
 
@@ -227,19 +243,19 @@ class ContinuousTraining:
                 "gate_failed" if self._registered_since(started) else ("pipeline_failed")
             )
             reason = f"{fired.describe()}; the pipeline failed: {failed}"
-            self._audit(f"ct.{outcome}", {"reason": reason})
-            logger.warning("ct %s: %s", policy.deployment, reason)
-            return CtResult(outcome, reason, fired, data_sha256=data_sha)
+            return self._failed(outcome, reason, fired, data_sha, now)
         if candidate is None:
             reason = f"{fired.describe()}; the pipeline registered no challenger"
-            self._audit("ct.gate_failed", {"reason": reason})
-            return CtResult("gate_failed", reason, fired, data_sha256=data_sha)
+            return self._failed("gate_failed", reason, fired, data_sha, now)
         message = (
             f"continuous training: {fired.describe()}.\n"
             f"Pipeline {policy.pipeline.name} trained {candidate} and its gate passed"
             + (f"; production data sha256:{data_sha}" if data_sha else "")
         )
-        analysis = Analysis(interval=policy.canary.interval, min_samples=policy.canary.min_samples)
+        canary = policy.canary
+        analysis = Analysis(
+            interval=canary.interval, min_samples=canary.min_samples, checks=canary.checks
+        )
         pushed = deploy(
             self.workspace,
             self.repo,
@@ -259,6 +275,50 @@ class ContinuousTraining:
             {"candidate": candidate, "commit": pushed.commit, "trigger": fired.trigger},
         )
         return CtResult("deployed", message, fired, candidate, pushed.commit, data_sha)
+
+    def _failed(
+        self, outcome: Outcome, reason: str, fired: Fired, data_sha: str | None, now: datetime
+    ) -> CtResult:
+        """Nothing deployed: audit it, and tell the policy's webhooks (retried, then
+        dead-lettered under ``<home>/alerts`` like any alert)."""
+        self._audit(f"ct.{outcome}", {"reason": reason})
+        logger.warning("ct %s: %s", self.policy.deployment, reason)
+        if self.policy.notify:
+            transition = self._transition(outcome, reason, fired, now)
+            with httpx.Client() as client:
+                for receiver in self.policy.notify:
+                    delivery = deliver(transition, receiver, self.home / "alerts", client=client)
+                    self._audit(
+                        "ct.notified",
+                        {"receiver": receiver.name, "delivered": delivery.delivered,
+                         "attempts": delivery.attempts},
+                    )  # fmt: skip
+        return CtResult(outcome, reason, fired, data_sha256=data_sha)
+
+    def _transition(self, outcome: Outcome, reason: str, fired: Fired, now: datetime) -> Transition:
+        labels = {
+            "alertname": "SlipwayRetrainFailed",
+            "deployment": self.policy.deployment,
+            "environment": self.policy.environment,
+            "outcome": outcome,
+            "severity": "warning",
+        }
+        return Transition(
+            status=TransitionStatus.FIRING,
+            rule="ct-retrain-failed",
+            fingerprint=fingerprint("ct-retrain-failed", labels),
+            labels=labels,
+            annotations={
+                "summary": f"retraining {self.policy.deployment} deployed nothing ({outcome})",
+                "description": reason,
+                "trigger": fired.trigger,
+            },
+            receivers=tuple(r.name for r in self.policy.notify),
+            value=fired.value,
+            threshold=fired.threshold,
+            starts_at=now,
+            ends_at=None,
+        )
 
     def _run_pipeline(self, params: dict[str, Any]) -> subprocess.CompletedProcess[str]:
         """``slipway run`` in the project's folder: the project's code never runs inside the

@@ -14,6 +14,7 @@ triggers:
 cooldown: 6h
 max_retrains_per_day: 2
 canary: {steps: [0.1, 0.5, 1.0], interval: 30s, min_samples: 50}
+notify: [{name: ml-team, url: "https://hooks.example.com/ml", secret_env: ML_HOOK_SECRET}]
 ```
 """
 
@@ -27,7 +28,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from slipway.core.errors import InvalidInput
 from slipway.core.names import check_name
-from slipway.deploy.spec import parse_duration
+from slipway.deploy.spec import Checks, parse_duration
+from slipway.monitoring.alerts import Receiver
 
 
 class _Strict(BaseModel):
@@ -81,6 +83,11 @@ class CanarySettings(_Strict):
     steps: tuple[float, ...] = (0.1, 0.5, 1.0)
     interval: Seconds = 30.0
     min_samples: int = Field(50, ge=1)
+    checks: Checks = Field(
+        Checks(),
+        description="The analysis thresholds. A retrain that answers a performance drop is "
+        "meant to disagree with the champion: raise or drop (null) max_prediction_drift.",
+    )
 
 
 class CtPolicy(_Strict):
@@ -95,6 +102,9 @@ class CtPolicy(_Strict):
     max_retrains_per_day: int = Field(2, ge=1)
     canary: CanarySettings = CanarySettings()
     pipeline_timeout: Seconds = Field(3600.0, description="Longest a retraining run may take.")
+    notify: tuple[Receiver, ...] = Field(
+        (), description="Webhooks told when a retrain's gate or pipeline fails."
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -26,9 +26,11 @@ prediction is there. Labels for ids that never appear simply never join.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,21 +141,25 @@ def ingest_labels(
     ignored = sorted(str(c) for c in frame.columns if c not in _FIELDS)
     batch = _normalise(frame, source, now)
     log_root = Path(root).parent / "logs" if log_root is None else Path(log_root)
-    existing = _stored_for(Path(root), deployment, batch)
-    keep, duplicates, late = _classify(batch, existing)
-    new = batch[keep].reset_index(drop=True)
-    known = _known_keys(log_root, deployment, new)
-    matched = np.array(
-        [(r, int(n)) in known for r, n in zip(new["request_id"], new["row"], strict=True)],
-        dtype=bool,
-    )
+    # Read what is stored, classify, write: one writer at a time per deployment (server
+    # workers, their threads and `slipway labels ingest` alike), or two writers of the same
+    # label would each find it new and store it twice.
+    with _writer_lock(Path(root), deployment):
+        existing = _stored_for(Path(root), deployment, batch)
+        keep, duplicates, late = _classify(batch, existing)
+        new = batch[keep].reset_index(drop=True)
+        known = _known_keys(log_root, deployment, new)
+        matched = np.array(
+            [(r, int(n)) in known for r, n in zip(new["request_id"], new["row"], strict=True)],
+            dtype=bool,
+        )
+        path = None
+        if len(new):
+            new["ingested_at"] = pd.Timestamp(now)
+            new["matched"] = matched
+            folder = Path(root) / deployment / f"date={now.date().isoformat()}"
+            path = str(_write_file(folder, _table(new)))
     unknown_ids = sorted(set(new["request_id"][~matched]))
-    path = None
-    if len(new):
-        new["ingested_at"] = pd.Timestamp(now)
-        new["matched"] = matched
-        folder = Path(root) / deployment / f"date={now.date().isoformat()}"
-        path = str(_write_file(folder, _table(new)))
     return IngestReport(
         deployment=deployment,
         received=len(batch),
@@ -166,6 +172,20 @@ def ingest_labels(
         ignored_columns=ignored,
         path=path,
     )
+
+
+@contextmanager
+def _writer_lock(root: Path, deployment: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``<root>/<deployment>/.lock`` (it conflicts between threads
+    too: each call opens its own file description); released if the holder dies."""
+    folder = root / deployment
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def read_labels(root: Path, deployment: str, *, history: bool = False) -> pd.DataFrame:

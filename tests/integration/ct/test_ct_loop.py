@@ -5,9 +5,13 @@ failing one commits nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
+import threading
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +19,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from slipway.ct.loop import ContinuousTraining
+from slipway.ct.loop import ContinuousTraining, CtState
 from slipway.ct.policy import parse_policy
 from slipway.gitops.repo import GitRepo
 from slipway.monitoring.labels import ingest_labels
@@ -103,19 +107,24 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-def production(home: Path) -> None:
-    """200 logged predictions with their features, 120 of them labelled later."""
+def production(home: Path, *, magnify: float = 1.0, wrong: bool = False, version: int = 1) -> None:
+    """200 logged predictions with their features, 120 of them labelled later. ``magnify``
+    scales the size measurements (a recalibrated scanner: drift); ``wrong`` logs the opposite
+    of the truth as the prediction (a performance drop)."""
     data = load_breast_cancer(as_frame=True)
     rng = np.random.default_rng(0)
-    rows = data.frame.iloc[rng.permutation(len(data.frame))[:200]]
+    rows = data.frame.iloc[rng.permutation(len(data.frame))[:200]].copy()
+    sizes = [c for c in rows.columns if "radius" in c or "perimeter" in c or "area" in c]
+    rows[sizes] = rows[sizes] * magnify
     log = PredictionLog(home / "logs")
     log.start()
     for i, (_, row) in enumerate(rows.iterrows()):
         features = {k: [float(v)] for k, v in row.drop("target").items()}
+        predicted = 1 - int(row["target"]) if wrong else int(row["target"])
         log.submit(
             PredictionRecord(
-                f"r{i}", int((T0 + timedelta(seconds=10 * i)).timestamp() * 1000), "bc", "bc", 1,
-                "champion", 1.0, 200, features, {"prediction": [int(row["target"])]},
+                f"r{i}", int((T0 + timedelta(seconds=10 * i)).timestamp() * 1000), "bc", "bc",
+                version, "champion", 1.0, 200, features, {"prediction": [predicted]},
             )
         )  # fmt: skip
     log.close()
@@ -123,6 +132,35 @@ def production(home: Path) -> None:
         {"request_id": [f"r{i}" for i in range(120)], "label": rows["target"].to_numpy()[:120]}
     )
     ingest_labels(home / "labels", "bc", labels, log_root=home / "logs")
+
+
+def policy_with(project: Path, triggers: str, extra: str = "") -> str:
+    policy = POLICY.format(project=project).replace("  new_labels: {rows: 50}\n", triggers)
+    return policy + extra
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that keeps what it is sent."""
+
+    bodies: list[dict[str, object]] = field(default_factory=list)
+
+    def serve(self) -> tuple[ThreadingHTTPServer, str]:
+        bodies = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server, f"http://127.0.0.1:{server.server_address[1]}/hook"
 
 
 def test_new_labels_retrain_once_and_commit_a_canary(project: Path) -> None:
@@ -168,3 +206,79 @@ def test_a_failing_candidate_commits_nothing(project: Path) -> None:
     assert repo.head() is None  # nothing committed
     actions = [e.action for e in ws.store.audit.search(entity_type="deployment")]
     assert "ct.gate_failed" in actions
+
+
+def test_drift_triggers_a_retrain_named_with_its_columns(project: Path) -> None:
+    """The champion's stored profile against a magnified production window: the size columns
+    drift, the share passes the threshold, the retrain's canary commit names them."""
+    from sklearn.linear_model import LogisticRegression
+
+    import slipway
+    from slipway.monitoring.profile import attach_profile, compute_profile
+
+    home = Path(os.environ["SLIPWAY_HOME"]).resolve()
+    data = load_breast_cancer(as_frame=True)
+    model = LogisticRegression(max_iter=5000).fit(data.data, data.target)
+    with slipway.start_run():
+        logged = slipway.log_model(model, "model", input_example=data.data.head(3))
+    champion = slipway.register_model(logged.model_uri, "bc")
+    attach_profile(Workspace(), "bc", champion.version, compute_profile(data.data))
+    production(home, magnify=1.5, version=champion.version)
+    policy = policy_with(project, "  drift: {window: 1h, share_above: 0.2}\n")
+    ws, repo = Workspace(), GitRepo.default(home)
+    loop = ContinuousTraining(ws, repo, home, parse_policy("ct.yaml", policy))
+    result = loop.check(T0 + timedelta(minutes=40))
+    assert result.outcome == "deployed", result.reason
+    assert result.fired is not None
+    assert result.fired.trigger == "drift"
+    assert result.fired.value > 0.2
+    body = repo.log(["deployments"], max_count=1)[0].body
+    assert "continuous training: drift: dataset drift share over 3600 s (" in body
+    assert "mean radius" in body
+    assert result.candidate == f"models:/bc/{champion.version + 1}"
+    # Unshifted traffic an hour later: nothing fires (and the cooldown would hold it anyway).
+    assert loop.fired(T0 + timedelta(hours=5), CtState()) == []
+
+
+def test_performance_drop_triggers_a_retrain_once_enough_labels_joined(project: Path) -> None:
+    home = Path(os.environ["SLIPWAY_HOME"]).resolve()
+    production(home, wrong=True)
+    ws, repo = Workspace(), GitRepo.default(home)
+    strict = "  performance: {metric: accuracy, below: 0.9, min_labels: 150, window: 1h}\n"
+    loop = ContinuousTraining(ws, repo, home, parse_policy("ct.yaml", policy_with(project, strict)))
+    # 120 labels joined, fewer than min_labels: accuracy 0 is not evidence enough yet.
+    assert loop.fired(T0 + timedelta(minutes=40), CtState()) == []
+    enough = "  performance: {metric: accuracy, below: 0.9, min_labels: 100, window: 1h}\n"
+    loop = ContinuousTraining(ws, repo, home, parse_policy("ct.yaml", policy_with(project, enough)))
+    result = loop.check(T0 + timedelta(minutes=40))
+    assert result.outcome == "deployed", result.reason
+    assert result.fired is not None
+    assert result.fired.trigger == "performance"
+    assert result.fired.value < 0.9
+    body = repo.log(["deployments"], max_count=1)[0].body
+    assert "performance: accuracy on 120 labelled predictions (0 vs 0.9)" in body
+
+
+def test_a_failing_gate_is_sent_to_the_policy_webhooks(project: Path) -> None:
+    home = Path(os.environ["SLIPWAY_HOME"]).resolve()
+    production(home)
+    (project / "pipelines" / "train.yaml").write_text(PIPELINE.replace("bad: 0}", "bad: 1}"))
+    receiver = Receiver()
+    server, url = receiver.serve()
+    try:
+        policy = POLICY.format(project=project) + f"notify: [{{name: ml-team, url: '{url}'}}]\n"
+        ws, repo = Workspace(), GitRepo.default(home)
+        result = ContinuousTraining(ws, repo, home, parse_policy("ct.yaml", policy)).check(
+            T0 + timedelta(hours=1)
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.outcome == "gate_failed"
+    assert len(receiver.bodies) == 1
+    alert = receiver.bodies[0]["alerts"][0]  # type: ignore[index]
+    assert alert["labels"]["alertname"] == "SlipwayRetrainFailed"
+    assert alert["labels"]["deployment"] == "bc"
+    assert "gate" in alert["annotations"]["description"]
+    actions = [e.action for e in ws.store.audit.search(entity_type="deployment")]
+    assert "ct.notified" in actions

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -192,17 +194,14 @@ import sys
 from slipway.monitoring.labels import feedback_sink
 from slipway.serving.server import run_server
 from slipway.serving.settings import ServeSettings
-run_server(sys.argv[1], ServeSettings(port=int(sys.argv[2])), feedback=feedback_sink)
+settings = ServeSettings(port=int(sys.argv[2]), workers=int(sys.argv[3]))
+run_server(sys.argv[1], settings, feedback=feedback_sink)
 """
 
 
-@pytest.fixture(scope="module")
-def server(
-    registry: Registry,  # noqa: F811
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Server]:
-    """One server for this module's tests; SLIPWAY_HOME of its own."""
-    tmp_path = tmp_path_factory.mktemp("feedback")
+@contextmanager
+def launch(registry: Registry, tmp_path: Path, workers: int) -> Iterator[Server]:  # noqa: F811
+    """``slipway serve`` with the label store, under a SLIPWAY_HOME of its own."""
     port, home = free_port(), tmp_path / "home"
     env = registry.env() | {
         "SLIPWAY_HOME": str(home),
@@ -211,7 +210,7 @@ def server(
     output = tmp_path / "server.out"
     with output.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-c", LAUNCHER, f"models:/{MODEL}@champion", str(port)],
+            [sys.executable, "-c", LAUNCHER, f"models:/{MODEL}@champion", str(port), str(workers)],
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -233,6 +232,16 @@ def server(
     finally:
         if process.poll() is None:
             server.stop(signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def server(
+    registry: Registry,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Server]:
+    """One server for this module's tests."""
+    with launch(registry, tmp_path_factory.mktemp("feedback"), workers=1) as server:
+        yield server
 
 
 def wait_for_log(server: Server, request_id: str) -> None:
@@ -326,3 +335,32 @@ def test_feedback_needs_the_admin_token(server: Server) -> None:
         assert c.post("/v2/feedback", json=body, headers=wrong).status_code == 401
         assert c.post("/v2/feedback", content=b"{", headers=AUTH).status_code == 400
     assert label_files(server) == before
+
+
+def send(server: Server, batch: dict[str, object]) -> dict[str, int]:
+    with server.client() as c:
+        answer = c.post("/v2/feedback", json=batch, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def test_feedback_with_several_workers_stores_each_label_once(
+    registry: Registry,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Two worker processes, 16 concurrent senders of the same labels: the writers take turns
+    (a lock per deployment), so each label is stored once and every repeat is 'unchanged'."""
+    with launch(registry, tmp_path, workers=2) as server:
+        rows = registry.data.iloc[:3].to_dict(orient="records")
+        with server.client() as c:
+            assert c.post("/predict", json=rows, headers={"x-request-id": "w-1"}).status_code == 200
+        wait_for_log(server, "w-1")
+        at = "2026-11-24T10:00:00+00:00"  # the same label_time: repeats, not corrections
+        labels = [{"request_id": "w-1", "row": r, "label": 1, "label_time": at} for r in range(3)]
+        with ThreadPoolExecutor(16) as pool:
+            reports = list(pool.map(lambda _: send(server, {"labels": labels}), range(16)))
+        assert sum(r["stored"] for r in reports) == 3
+        assert sum(r["unchanged"] for r in reports) == 15 * 3
+        assert all(r["unknown"] == 0 for r in reports)
+        current = read_labels(server.log_dir.parent / "labels", MODEL, history=True)
+        assert len(current) == 3

@@ -31,6 +31,17 @@ def test_policy_parses_with_durations() -> None:
     assert policy.canary.steps == (0.1, 0.5, 1.0)
 
 
+def test_canary_checks_and_receivers_parse() -> None:
+    text = POLICY + (
+        "canary: {steps: [0.5, 1.0], checks: {max_prediction_drift: null}}\n"
+        "notify: [{name: ml-team, url: 'http://127.0.0.1:9/hook', secret_env: ML_SECRET}]\n"
+    )
+    policy = parse_policy("ct.yaml", text)
+    assert policy.canary.checks.max_prediction_drift is None
+    assert policy.canary.checks.max_error_rate == 0.01  # the rest keep their defaults
+    assert [r.name for r in policy.notify] == ["ml-team"]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -48,6 +59,8 @@ def test_policy_parses_with_durations() -> None:
             POLICY.replace("new_labels: {rows: 100}", "performance: {metric: accuracy}"),
             "exactly one of below / above",
         ),
+        (POLICY + "notify: [{name: team, url: 'ftp://x'}]\n", "notify.0.url"),
+        (POLICY + "canary: {checks: {max_prediction_drift: 2}}\n", "canary.checks"),
     ],
 )
 def test_bad_policies_name_the_field(text: str, message: str) -> None:
