@@ -258,36 +258,24 @@ def drift(
     from slipway.monitoring.drift import DriftOptions
     from slipway.monitoring.monitor import drift_over_time
 
-    session = _remote(tracking_uri)
-    if session is not None:
-        from slipway.store.remote_ops import drift as remote_drift
-
-        docs = remote_drift(
-            session,
-            deployment,
-            window=window,
-            every_n=every_n,
-            version=version,
-            drift_share=drift_share,
+    workspace = open_workspace(tracking_uri)
+    # In remote mode the server computes it over its own prediction log.
+    results = drift_over_time(
+        workspace,
+        deployment,
+        window=window,
+        every_n=every_n,
+        version=version,
+        options=DriftOptions(drift_share=drift_share),
+    )
+    if workspace.is_remote and not results and not json_out:
+        console.print(
+            f"no predictions of {deployment!r} in the server's prediction log "
+            "(nothing to compare yet)"
         )
-        results = [_window_drift(d) for d in docs]
-        if not results and not json_out:
-            console.print(
-                f"no predictions of {deployment!r} in the server's prediction log "
-                "(nothing to compare yet)"
-            )
-            return
-    else:
-        results = drift_over_time(
-            open_workspace(tracking_uri),
-            deployment,
-            window=window,
-            every_n=every_n,
-            version=version,
-            options=DriftOptions(drift_share=drift_share),
-        )
+        return
     if json_out:
-        print_json([{**_window_doc(r)} for r in results])
+        print_json([r.as_dict() for r in results])
         return
     print_table(
         f"drift of {deployment}",
@@ -318,38 +306,6 @@ def drift(
     )
 
 
-def _window_drift(doc: dict[str, Any]) -> Any:
-    """One window of the server's drift answer as ``drift_over_time`` returns it."""
-    from slipway.monitoring.drift import ColumnDrift, DatasetDrift
-    from slipway.monitoring.monitor import WindowDrift
-
-    prediction = doc.get("prediction")
-    return WindowDrift(
-        start=datetime.fromisoformat(doc["start"]),
-        end=datetime.fromisoformat(doc["end"]),
-        version=doc["version"],
-        rows=doc["rows"],
-        features=DatasetDrift.model_validate(doc["features"]),
-        prediction=None if prediction is None else ColumnDrift.model_validate(prediction),
-    )
-
-
-def _window_doc(result: object) -> dict[str, object]:
-    from slipway.monitoring.monitor import WindowDrift
-
-    assert isinstance(result, WindowDrift)
-    return {
-        "start": result.start.isoformat(),
-        "end": result.end.isoformat(),
-        "version": result.version,
-        "rows": result.rows,
-        "features": result.features.model_dump(mode="json"),
-        "prediction": None
-        if result.prediction is None
-        else result.prediction.model_dump(mode="json"),
-    }
-
-
 @app.command("report")
 def report(
     deployment: Deployment,
@@ -359,17 +315,20 @@ def report(
     window: Annotated[str, typer.Option(help="Tumbling window, e.g. 1h or 1d.")] = "1h",
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """A self-contained HTML report: distributions, drift and performance over time, alerts."""
+    """A self-contained HTML report: distributions, drift and performance over time, alerts.
+
+    In remote mode the server builds it (its prediction log, labels and alert state)."""
     from slipway.monitoring.report import write_report
 
     workspace = open_workspace(tracking_uri)
     state = workspace.settings.home / "alerts" / "state.json"
+    local_state = not workspace.is_remote and state.exists()
     path = write_report(
         workspace,
         deployment,
         output=output,
         window=window,
-        alerts_state=state if state.exists() else None,
+        alerts_state=state if local_state else None,
     )
     console.print(f"wrote {path} (opens offline in any browser)")
 
@@ -415,30 +374,65 @@ def images(
     ] = 0.5,
     log_dir: Annotated[
         Path | None,
-        typer.Option(help="Prediction log root (default: <SLIPWAY_HOME>/logs)."),
+        typer.Option(help="Prediction log root (default: <SLIPWAY_HOME>/logs; local mode only)."),
     ] = None,
+    tracking_uri: TrackingUri = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Drift of a detector's images (brightness, contrast, size, aspect) and detections
-    (per image, scores, labels), each window against a reference span of the same log."""
+    (per image, scores, labels), each window against a reference span of the same log.
+
+    In remote mode the server compares over its own prediction log."""
     from slipway.cli.output import print_json, print_table
+    from slipway.core.errors import InvalidInput
+    from slipway.core.settings import is_remote_uri
     from slipway.monitoring.drift import DriftOptions
-    from slipway.monitoring.images import SUMMARY_COLUMNS, image_drift_over_time
+    from slipway.monitoring.images import (
+        SUMMARY_COLUMNS,
+        ImageDriftReport,
+        image_drift_over_time,
+    )
 
     until = _moment(reference_until, "--reference-until")
     assert until is not None
-    report = image_drift_over_time(
-        log_dir or _roots()[0],
-        deployment,
-        reference_since=_moment(reference_since, "--reference-since"),
-        reference_until=until,
-        window=window,
-        every_n=every_n,
-        version=version,
-        options=DriftOptions(drift_share=drift_share),
-    )
+    since = _moment(reference_since, "--reference-since")
+    if is_remote_uri(tracking_uri or ""):
+        workspace = open_workspace(tracking_uri)
+        if log_dir is not None:
+            raise InvalidInput(
+                f"--log-dir works only with a local prediction log; in remote mode "
+                f"({workspace.tracking_uri}) the server reads its own: leave --log-dir unset"
+            )
+        from slipway.store.remote_ops import api_session
+        from slipway.store.remote_ops import images as remote_images
+
+        session = api_session(workspace.store)
+        assert session is not None
+        report = ImageDriftReport.from_dict(
+            remote_images(
+                session,
+                deployment,
+                reference_until=until,
+                reference_since=since,
+                window=window,
+                every_n=every_n,
+                version=version,
+                drift_share=drift_share,
+            )
+        )
+    else:
+        report = image_drift_over_time(
+            log_dir or _roots()[0],
+            deployment,
+            reference_since=since,
+            reference_until=until,
+            window=window,
+            every_n=every_n,
+            version=version,
+            options=DriftOptions(drift_share=drift_share),
+        )
     if json_out:
-        print_json(_image_report_doc(report))
+        print_json(report.as_dict())
         return
     console.print(
         f"reference: {report.reference_images} images, {report.reference_detections} "
@@ -463,40 +457,3 @@ def images(
             for w in report.windows
         ),
     )
-
-
-def _image_report_doc(report: object) -> dict[str, object]:
-    from slipway.monitoring.images import ImageDriftReport
-
-    assert isinstance(report, ImageDriftReport)
-    return {
-        "deployment": report.deployment,
-        "reference_since": None
-        if report.reference_since is None
-        else report.reference_since.isoformat(),
-        "reference_until": report.reference_until.isoformat(),
-        "reference_images": report.reference_images,
-        "reference_detections": report.reference_detections,
-        "windows": [
-            {
-                "start": w.start.isoformat(),
-                "end": w.end.isoformat(),
-                "version": w.version,
-                "images": w.images,
-                "drifted": w.drift.drifted,
-                "share_drifted": w.drift.share_drifted,
-                "drifted_columns": w.drift.drifted_columns,
-                "columns": [c.model_dump(mode="json") for c in w.drift.columns],
-                "skipped": w.drift.skipped,
-                "reference_means": _finite(w.drift.reference_means),
-                "current_means": _finite(w.drift.current_means),
-                "reference_labels": w.drift.reference_labels,
-                "current_labels": w.drift.current_labels,
-            }
-            for w in report.windows
-        ],
-    }
-
-
-def _finite(values: dict[str, float]) -> dict[str, float | None]:
-    return {k: v if v == v else None for k, v in values.items()}

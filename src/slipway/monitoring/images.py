@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -218,6 +219,54 @@ class ImageWindowDrift:
     images: int
     drift: ImageDrift
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (NaN means as null): a window of ``slipway monitor images --json``."""
+        drift = self.drift
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "version": self.version,
+            "images": self.images,
+            "drifted": drift.drifted,
+            "share_drifted": drift.share_drifted,
+            "drifted_columns": drift.drifted_columns,
+            "columns": [c.model_dump(mode="json") for c in drift.columns],
+            "skipped": drift.skipped,
+            "reference_means": _finite(drift.reference_means),
+            "current_means": _finite(drift.current_means),
+            "reference_labels": drift.reference_labels,
+            "current_labels": drift.current_labels,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ImageWindowDrift:
+        """The inverse of :meth:`as_dict` (also reads a window of the API's answer)."""
+        drift = ImageDrift(
+            columns=[ColumnDrift.model_validate(c) for c in doc["columns"]],
+            skipped=dict(doc["skipped"]),
+            share_drifted=float(doc["share_drifted"]),
+            drifted=bool(doc["drifted"]),
+            reference_means=_floats(doc["reference_means"]),
+            current_means=_floats(doc["current_means"]),
+            reference_labels=dict(doc["reference_labels"]),
+            current_labels=dict(doc["current_labels"]),
+        )
+        return cls(
+            start=datetime.fromisoformat(doc["start"]),
+            end=datetime.fromisoformat(doc["end"]),
+            version=doc["version"],
+            images=doc["images"],
+            drift=drift,
+        )
+
+
+def _finite(values: dict[str, float]) -> dict[str, float | None]:
+    return {k: v if v == v else None for k, v in values.items()}
+
+
+def _floats(values: dict[str, float | None]) -> dict[str, float]:
+    return {k: float("nan") if v is None else float(v) for k, v in values.items()}
+
 
 @dataclass(frozen=True, slots=True)
 class ImageDriftReport:
@@ -229,6 +278,33 @@ class ImageDriftReport:
     reference_images: int
     reference_detections: int
     windows: list[ImageWindowDrift] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: what ``slipway monitor images --json`` prints."""
+        return {
+            "deployment": self.deployment,
+            "reference_since": None
+            if self.reference_since is None
+            else self.reference_since.isoformat(),
+            "reference_until": self.reference_until.isoformat(),
+            "reference_images": self.reference_images,
+            "reference_detections": self.reference_detections,
+            "windows": [w.as_dict() for w in self.windows],
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ImageDriftReport:
+        """The inverse of :meth:`as_dict`; the API's answer (windows under ``items``) too."""
+        since = doc.get("reference_since")
+        found = doc["windows"] if "windows" in doc else doc.get("items", [])
+        return cls(
+            deployment=doc["deployment"],
+            reference_since=None if since is None else datetime.fromisoformat(since),
+            reference_until=datetime.fromisoformat(doc["reference_until"]),
+            reference_images=doc["reference_images"],
+            reference_detections=doc["reference_detections"],
+            windows=[ImageWindowDrift.from_dict(w) for w in found],
+        )
 
 
 def image_drift_over_time(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 
@@ -35,6 +36,32 @@ class WindowDrift:
     prediction: ColumnDrift | None
     """The prediction distribution against the reference's; None without a stored one."""
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: what ``slipway monitor drift --json`` prints and the API answers."""
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "version": self.version,
+            "rows": self.rows,
+            "features": self.features.model_dump(mode="json"),
+            "prediction": None
+            if self.prediction is None
+            else self.prediction.model_dump(mode="json"),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> WindowDrift:
+        """The inverse of :meth:`as_dict` (also reads a window of the API's drift answer)."""
+        prediction = doc.get("prediction")
+        return cls(
+            start=datetime.fromisoformat(doc["start"]),
+            end=datetime.fromisoformat(doc["end"]),
+            version=doc["version"],
+            rows=doc["rows"],
+            features=DatasetDrift.model_validate(doc["features"]),
+            prediction=None if prediction is None else ColumnDrift.model_validate(prediction),
+        )
+
 
 def drift_over_time(
     workspace: Workspace,
@@ -52,8 +79,16 @@ def drift_over_time(
 
     Each window is compared with the reference profile of the version that answered it;
     ``reference`` (raw reference data) replaces the stored profiles.
+
+    In remote mode (``workspace.is_remote``) the server computes it over its own prediction
+    log (``GET /monitoring/{deployment}/drift``); there only ``options.drift_share`` can be
+    chosen and ``reference`` cannot be given (attach a profile to the version instead).
     """
     options = options or DriftOptions()
+    if workspace.is_remote:
+        return _remote_drift(
+            workspace, deployment, window, every_n, since, until, version, options, reference
+        )
     given = None if reference is None else compute_profile(reference)
     profiles: dict[tuple[str, int], ReferenceProfile] = {}
     found = []
@@ -70,6 +105,49 @@ def drift_over_time(
         profile = given or _profile(workspace, profiles, part)
         found.append(_window_drift(profile, part, options))
     return found
+
+
+def _remote_drift(
+    workspace: Workspace,
+    deployment: str,
+    window: str,
+    every_n: int | None,
+    since: datetime | None,
+    until: datetime | None,
+    version: int | None,
+    options: DriftOptions,
+    reference: pd.DataFrame | None,
+) -> list[WindowDrift]:
+    from slipway.core.http import NotAvailableRemotely
+    from slipway.store.remote_ops import api_session
+    from slipway.store.remote_ops import drift as remote_drift
+
+    if reference is not None:
+        raise NotAvailableRemotely(
+            "drift_over_time(reference=…)",
+            "the server compares with the version's stored profile: attach one "
+            "(slipway.monitoring.profile.attach_profile)",
+        )
+    if options.model_dump(exclude={"drift_share"}) != DriftOptions().model_dump(
+        exclude={"drift_share"}
+    ):
+        raise NotAvailableRemotely(
+            "drift_over_time with DriftOptions other than drift_share",
+            "the server uses its default tests",
+        )
+    session = api_session(workspace.store)
+    assert session is not None
+    docs = remote_drift(
+        session,
+        deployment,
+        window=window,
+        every_n=every_n,
+        version=version,
+        since=since,
+        until=until,
+        drift_share=options.drift_share,
+    )
+    return [WindowDrift.from_dict(d) for d in docs]
 
 
 def _profile(

@@ -93,7 +93,13 @@ def report_sections(
     until: datetime | None = None,
     alerts_state: Path | None = None,
 ) -> ReportSections:
-    """Gather once, render each section (see :func:`build_report` for the arguments)."""
+    """Gather once, render each section (see :func:`build_report` for the arguments).
+
+    Local files only: in remote mode use :func:`build_report` (the server builds it)."""
+    if workspace.is_remote:
+        from slipway.core.http import NotAvailableRemotely
+
+        raise NotAvailableRemotely("report_sections", "use build_report (the server builds it)")
     facts = _gather(workspace, deployment, window, since, until, alerts_state)
     return ReportSections(
         spans=facts.spans,
@@ -120,8 +126,13 @@ def build_report(
 
     ``window`` cuts the prediction log into tumbling windows (``15m``, ``1h``, ``1d``);
     ``since``/``until`` (timezone-aware) bound it. ``alerts_state`` is the JSON file the alert
-    agent saves; without it the alerts section says none was given. Never needs the network.
+    agent saves; without it the alerts section says none was given. Never needs the network,
+    except in remote mode (``workspace.is_remote``): there the server builds it from its own
+    prediction log, labels and alert state (``GET /monitoring/{deployment}/report``), so
+    ``alerts_state`` cannot be given.
     """
+    if workspace.is_remote:
+        return _remote_report(workspace, deployment, window, since, until, alerts_state, title)
     facts = _gather(workspace, deployment, window, since, until, alerts_state)
     heading = title or f"Monitoring report: {deployment}"
     body = "\n".join(
@@ -173,6 +184,28 @@ def write_report(
         Path(temporary).unlink(missing_ok=True)
         raise
     return output
+
+
+def _remote_report(
+    workspace: Workspace,
+    deployment: str,
+    window: str,
+    since: datetime | None,
+    until: datetime | None,
+    alerts_state: Path | None,
+    title: str | None,
+) -> str:
+    from slipway.core.http import NotAvailableRemotely
+    from slipway.store.remote_ops import api_session
+    from slipway.store.remote_ops import report as remote_report
+
+    if alerts_state is not None:
+        raise NotAvailableRemotely(
+            "build_report(alerts_state=…)", "the server reports its own alert state"
+        )
+    session = api_session(workspace.store)
+    assert session is not None
+    return remote_report(session, deployment, window=window, since=since, until=until, title=title)
 
 
 # -- gathering --------------------------------------------------------------------------------

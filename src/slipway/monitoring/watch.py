@@ -36,12 +36,26 @@ from slipway.workspace import Workspace
 logger = logging.getLogger("slipway.monitoring")
 
 
+def _local_only(workspace: Workspace, function: str) -> None:
+    if workspace.is_remote:
+        from slipway.core.http import NotAvailableRemotely
+
+        raise NotAvailableRemotely(
+            f"slipway.monitoring.watch.{function}",
+            "it reads the prediction log and writes the alert state where it runs: run the "
+            "alert agent on the server side",
+        )
+
+
 def _span(seconds: float) -> str:
     return f"{max(1, round(seconds))}s"
 
 
 def observe(workspace: Workspace, rule: AlertRule, now: datetime) -> Observation:
-    """The rule's current value; ``Observation(None, why)`` when there is no data."""
+    """The rule's current value; ``Observation(None, why)`` when there is no data.
+
+    Local files only (the agent runs beside the prediction log): refused in remote mode."""
+    _local_only(workspace, "observe")
     home = workspace.settings.home
     since = now - timedelta(seconds=rule.window)
     try:
@@ -126,8 +140,10 @@ def check_alerts(
     """Evaluate every rule once and deliver the transitions (firing, resolved).
 
     State lives in ``<SLIPWAY_HOME>/alerts/state.json`` and undeliverable notifications in
-    ``<SLIPWAY_HOME>/alerts/dead-letters.jsonl``.
+    ``<SLIPWAY_HOME>/alerts/dead-letters.jsonl``. Local files only: refused in remote mode
+    (run the alert agent on the server side).
     """
+    _local_only(workspace, "check_alerts")
     rules_file = load_rules(rules) if isinstance(rules, Path) else rules
     now = now or datetime.now(UTC)
     folder = workspace.settings.home / "alerts"

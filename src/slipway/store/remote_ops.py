@@ -1,7 +1,9 @@
 """Deployments and monitoring over a Slipway server's REST API (remote mode of the CLI).
 
 What ``slipway deploy | rollback | undeploy | history``, ``slipway models timeline``,
-``slipway monitor drift | performance`` and ``slipway labels ingest`` do against local files
+``slipway monitor drift | performance | report | images`` and ``slipway labels ingest`` (and
+``slipway.monitoring.monitor.drift_over_time``, ``slipway.monitoring.report.build_report``)
+do against local files
 and a local git repository, these functions ask the server to do, through the workspace's
 one :class:`ApiSession` (same token, same retries, same typed errors). They answer the
 response bodies as plain JSON values: turning them into the domain objects of ``gitops`` and
@@ -13,6 +15,7 @@ A deploy, rollback or undeploy is a commit the server makes, authored by the tok
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -136,6 +139,8 @@ def drift(
     window: str = "1h",
     every_n: int | None = None,
     version: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     drift_share: float = 0.5,
 ) -> list[JsonDoc]:
     """Drift per window against each version's reference profile, oldest window first."""
@@ -143,9 +148,34 @@ def drift(
         "window": window,
         "every_n": every_n,
         "version": version,
+        "since": _time(since),
+        "until": _time(until),
         "drift_share": drift_share,
     }
     return list(session.pages(f"/monitoring/{_seg(deployment)}/drift", params))
+
+
+def _time(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _paged_report(session: ApiSession, path: str, params: Mapping[str, Any]) -> JsonDoc:
+    """A report whose windows come in pages: the first page's fields, every page's
+    ``items``."""
+    query = [(k, v) for k, v in params.items() if v is not None]
+    report: JsonDoc | None = None
+    token: str | None = None
+    while True:
+        extra = [("limit", 1000)] + ([("page_token", token)] if token else [])
+        page: JsonDoc = session.request("GET", path, params=query + extra).json()
+        if report is None:
+            report = page
+        else:
+            report["items"].extend(page["items"])
+        token = page.get("next_page_token")
+        if not token:
+            report.pop("next_page_token", None)
+            return report
 
 
 def performance(
@@ -157,25 +187,53 @@ def performance(
     version: int | None = None,
 ) -> JsonDoc:
     """The performance report: its fields, and every window under ``items``."""
-    params = [
-        (k, v)
-        for k, v in (("window", window), ("every_n", every_n), ("version", version))
-        if v is not None
-    ]
-    path = f"/monitoring/{_seg(deployment)}/performance"
-    report: JsonDoc | None = None
-    token: str | None = None
-    while True:
-        extra = [("limit", 1000)] + ([("page_token", token)] if token else [])
-        page: JsonDoc = session.request("GET", path, params=params + extra).json()
-        if report is None:
-            report = page
-        else:
-            report["items"].extend(page["items"])
-        token = page.get("next_page_token")
-        if not token:
-            report.pop("next_page_token", None)
-            return report
+    params = {"window": window, "every_n": every_n, "version": version}
+    return _paged_report(session, f"/monitoring/{_seg(deployment)}/performance", params)
+
+
+def report(
+    session: ApiSession,
+    deployment: str,
+    *,
+    window: str = "1h",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    title: str | None = None,
+) -> str:
+    """The self-contained HTML monitoring report, built by the server from its prediction
+    log, labels and alert state."""
+    params = {"window": window, "since": _time(since), "until": _time(until), "title": title}
+    path = f"/monitoring/{_seg(deployment)}/report"
+    query = {k: v for k, v in params.items() if v is not None}
+    return session.request("GET", path, params=query).text
+
+
+def images(
+    session: ApiSession,
+    deployment: str,
+    *,
+    reference_until: datetime,
+    reference_since: datetime | None = None,
+    window: str = "1h",
+    every_n: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    version: int | None = None,
+    drift_share: float = 0.5,
+) -> JsonDoc:
+    """Image drift against a reference span of the server's log: the report's fields, and
+    every window under ``items``."""
+    params = {
+        "reference_until": _time(reference_until),
+        "reference_since": _time(reference_since),
+        "window": window,
+        "every_n": every_n,
+        "since": _time(since),
+        "until": _time(until),
+        "version": version,
+        "drift_share": drift_share,
+    }
+    return _paged_report(session, f"/monitoring/{_seg(deployment)}/images", params)
 
 
 def ingest_labels(

@@ -1,4 +1,5 @@
-"""Monitoring (viewer): drift per window, performance with label coverage, alert states.
+"""Monitoring (viewer): drift per window, performance with label coverage, alert states, the
+HTML report and image drift.
 
 All read the files under ``SLIPWAY_HOME`` the agent and the inference servers write
 (prediction logs, labels, alert state), through the same functions as ``slipway monitor``.
@@ -8,18 +9,23 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from slipway.api.deps import Context, Viewer
+from slipway.api.errors import ERROR_RESPONSES
 from slipway.api.pagination import PageOf, Paging, paginate
 from slipway.core.errors import InvalidInput
 from slipway.monitoring.alerts import load_state
 from slipway.monitoring.drift import ColumnDrift, DatasetDrift, DriftOptions
+from slipway.monitoring.images import image_drift_over_time
 from slipway.monitoring.monitor import drift_over_time
 from slipway.monitoring.performance import compute_performance
+from slipway.monitoring.report import build_report
+from slipway.monitoring.windows import parse_span
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"])
 Deployment = Annotated[
@@ -28,6 +34,16 @@ Deployment = Annotated[
 Window = Annotated[str, Query(pattern=r"^[0-9]{1,6}[smhdw]$", description="e.g. 15m, 1h, 1d.")]
 EveryN = Annotated[int | None, Query(ge=1, le=10_000_000, description="Windows of N rows.")]
 VersionFilter = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
+
+JSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": response["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for status, response in ERROR_RESPONSES.items()
+}
+"""The error responses of a route whose success is not JSON: errors stay JSON (with a
+``response_class`` of HTML, FastAPI would document them as that media type)."""
 
 
 class WindowDriftOut(BaseModel):
@@ -68,6 +84,34 @@ class PerformanceOut(PageOf):
     """The windows of this page."""
 
 
+class ImageWindowOut(BaseModel):
+    start: datetime
+    end: datetime
+    version: int
+    images: int
+    drifted: bool
+    share_drifted: float
+    drifted_columns: list[str]
+    columns: list[ColumnDrift]
+    """Every tested property: image properties first, then ``score`` and ``label``."""
+    skipped: dict[str, str]
+    """Properties not tested, with the reason (no values on one side)."""
+    reference_means: dict[str, float | None]
+    current_means: dict[str, float | None]
+    reference_labels: dict[str, float]
+    current_labels: dict[str, float]
+
+
+class ImageDriftPage(PageOf):
+    deployment: str
+    reference_since: datetime | None
+    reference_until: datetime
+    reference_images: int
+    reference_detections: int
+    items: list[ImageWindowOut]
+    """The windows of this page (after the reference span), oldest first by default."""
+
+
 class AlertOut(BaseModel):
     rule: str
     status: str
@@ -85,8 +129,10 @@ def _finite(value: float | None) -> float | None:
     return value if value is None or math.isfinite(value) else None
 
 
-def _span(since: datetime | None, until: datetime | None) -> None:
-    for name, when in (("since", since), ("until", until)):
+def _span(
+    since: datetime | None, until: datetime | None, names: tuple[str, str] = ("since", "until")
+) -> None:
+    for name, when in zip(names, (since, until), strict=True):
         if when is not None and when.tzinfo is None:
             raise InvalidInput(f"{name} needs a time zone, e.g. 2030-01-01T00:00:00Z")
 
@@ -203,6 +249,109 @@ def performance(
             )
             for _, w in items
         ],
+        next_page_token=token,
+    )
+
+
+@router.get(
+    "/{deployment}/report",
+    response_class=HTMLResponse,
+    responses={
+        200: {
+            "description": "One HTML document that opens offline (plotly.js inlined).",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        **JSON_ERRORS,
+    },
+    summary="The monitoring report as one self-contained text/html document "
+    "(what `slipway monitor report` writes)",
+    description="Distributions, drift and performance over time and the alert state, built "
+    "from the server's prediction log, labels and `<home>/alerts/state.json`. One HTML "
+    "document that opens offline (plotly.js inlined); a deployment without predictions gets "
+    "a report that says so.",
+)
+def report(
+    deployment: Deployment,
+    principal: Viewer,
+    ctx: Context,
+    window: Window = "1h",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    title: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="Heading (default: the deployment's)."),
+    ] = None,
+) -> HTMLResponse:
+    _span(since, until)
+    parse_span(window)
+    state = ctx.home / "alerts" / "state.json"
+    document = build_report(
+        ctx.workspace,
+        deployment,
+        window=window,
+        since=since,
+        until=until,
+        alerts_state=state if state.is_file() else None,
+        title=title,
+    )
+    return HTMLResponse(document)
+
+
+@router.get(
+    "/{deployment}/images",
+    response_model=ImageDriftPage,
+    summary="Drift of a detector's images and detections against a reference span of its log",
+)
+def images(
+    deployment: Deployment,
+    principal: Viewer,
+    ctx: Context,
+    page: Paging,
+    reference_until: Annotated[
+        datetime, Query(description="End of the reference span (with a time zone).")
+    ],
+    reference_since: Annotated[
+        datetime | None, Query(description="Start of the reference span (default: the log's).")
+    ] = None,
+    window: Window = "1h",
+    every_n: EveryN = None,
+    version: VersionFilter = None,
+    since: Annotated[
+        datetime | None, Query(description="First window compared (default: reference_until).")
+    ] = None,
+    until: datetime | None = None,
+    drift_share: Annotated[float, Query(gt=0, le=1)] = 0.5,
+) -> ImageDriftPage:
+    _span(since, until)
+    _span(reference_since, reference_until, ("reference_since", "reference_until"))
+    if every_n is None:
+        parse_span(window)
+    found = image_drift_over_time(
+        ctx.home / "logs",
+        deployment,
+        reference_until=reference_until,
+        reference_since=reference_since,
+        window=window,
+        every_n=every_n,
+        since=since,
+        until=until,
+        version=version,
+        options=DriftOptions(drift_share=drift_share),
+    )
+    indexed = list(enumerate(found.windows))
+    items, token = paginate(
+        indexed,
+        page,
+        {"start": lambda x: (x[1].start, x[0]), "version": lambda x: (x[1].version, x[0])},
+        "start",
+    )
+    return ImageDriftPage(
+        deployment=found.deployment,
+        reference_since=found.reference_since,
+        reference_until=found.reference_until,
+        reference_images=found.reference_images,
+        reference_detections=found.reference_detections,
+        items=[ImageWindowOut.model_validate(w.as_dict()) for _, w in items],
         next_page_token=token,
     )
 
