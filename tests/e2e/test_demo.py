@@ -4,6 +4,7 @@ started from GitOps commits, traffic, a shift, labels, continuous training, a ca
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,8 +32,14 @@ def test_the_whole_loop_closes(tmp_path: Path) -> None:
     out = result.stdout
     for stage in ("train", "gates", "register", "deploy", "serve", "shift", "drift", "labels"):
         assert f" {stage} " in out, stage
-    assert "after the shift: 9 of 30 features drifted" in out  # the size measurements
-    assert "before the shift: 0 of 30 features drifted" in out
+    # The nine size measurements drift after the shift; before it, at most the odd false
+    # alarm of 30 tests at p < 0.05 on 150 rows.
+    before = re.search(r"before the shift: (\d+) of 30 features drifted", out)
+    after = re.search(r"after the shift: (\d+) of 30 features drifted", out)
+    assert before is not None
+    assert after is not None
+    assert int(before[1]) <= 2
+    assert int(after[1]) >= 9
     assert "fired: performance: accuracy on" in out
     assert "rollout promoted; champion is now v2" in out
     assert "0 failed requests" in out
