@@ -42,7 +42,6 @@ MODEL = "breast-cancer-pipeline"
 QUICK_MODEL = "breast-cancer"
 EXPERIMENT = "slipway-demo"
 MAGNIFY = 1.4
-_WHOLE = 2**62  # a window count no log reaches: one window over the span asked for
 
 CT_POLICY = """\
 apiVersion: slipway.dev/v1
@@ -170,12 +169,16 @@ def _endpoint(home: Path, repo: GitRepo) -> str:
 
 def _wait_logged(workspace: Workspace, since: datetime, count: int) -> None:
     """The servers flush their prediction log every second: wait until ``count`` rows are in."""
-    from slipway.monitoring.windows import windows
+    from slipway.monitoring.windows import WHOLE_SPAN, windows
 
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         found = windows(
-            workspace.settings.home / "logs", DEPLOYMENT, window=None, every_n=_WHOLE, since=since
+            workspace.settings.home / "logs",
+            DEPLOYMENT,
+            window=None,
+            every_n=WHOLE_SPAN,
+            since=since,
         )
         if sum(w.rows for w in found) >= count:
             return
@@ -184,8 +187,9 @@ def _wait_logged(workspace: Workspace, since: datetime, count: int) -> None:
 
 def _drift_line(workspace: Workspace, since: datetime, until: datetime) -> tuple[float, str]:
     from slipway.monitoring.monitor import drift_over_time
+    from slipway.monitoring.windows import WHOLE_SPAN
 
-    found = drift_over_time(workspace, DEPLOYMENT, every_n=_WHOLE, since=since, until=until)
+    found = drift_over_time(workspace, DEPLOYMENT, every_n=WHOLE_SPAN, since=since, until=until)
     if not found:
         return 0.0, "no predictions logged"
     latest = max(found, key=lambda w: w.rows)
@@ -204,9 +208,10 @@ def _drift_line(workspace: Workspace, since: datetime, until: datetime) -> tuple
 def _accuracy(home: Path, since: datetime, until: datetime) -> dict[int, tuple[float, int]]:
     """Realised accuracy and labelled count per version over [since, until]."""
     from slipway.monitoring.performance import compute_performance
+    from slipway.monitoring.windows import WHOLE_SPAN
 
     report = compute_performance(
-        home / "logs", home / "labels", DEPLOYMENT, window=None, every_n=_WHOLE,
+        home / "logs", home / "labels", DEPLOYMENT, window=None, every_n=WHOLE_SPAN,
         since=since, until=until,
     )  # fmt: skip
     found = {}

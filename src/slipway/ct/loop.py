@@ -38,13 +38,12 @@ from slipway.monitoring.labels import current_labels_sql, labels_glob
 from slipway.monitoring.monitor import drift_over_time
 from slipway.monitoring.notify import deliver
 from slipway.monitoring.performance import compute_performance
+from slipway.monitoring.windows import WHOLE_SPAN
 from slipway.registry import RegistryClient
 from slipway.serving.predlog import read_sql_glob
 from slipway.workspace import Workspace
 
 logger = logging.getLogger("slipway.ct")
-_WHOLE = 2**62
-"""A window count no log reaches: the whole trailing span as one window."""
 Outcome = Literal["idle", "blocked", "deployed", "gate_failed", "pipeline_failed", "no_data"]
 
 
@@ -169,7 +168,7 @@ class ContinuousTraining:
         window, which may have just begun), of the version that answered most of it."""
         try:
             windows = drift_over_time(
-                self.workspace, self.policy.deployment, every_n=_WHOLE,
+                self.workspace, self.policy.deployment, every_n=WHOLE_SPAN,
                 since=now - timedelta(seconds=trigger.window), until=now,
             )  # fmt: skip
         except InvalidInput as exc:
@@ -188,7 +187,7 @@ class ContinuousTraining:
         """Realised performance over the last ``window``, once ``min_labels`` labels joined."""
         report = compute_performance(
             self.home / "logs", self.home / "labels", self.policy.deployment, window=None,
-            every_n=_WHOLE, since=now - timedelta(seconds=trigger.window), until=now,
+            every_n=WHOLE_SPAN, since=now - timedelta(seconds=trigger.window), until=now,
         )  # fmt: skip
         labelled = [w for w in report.windows if w.metrics.get(trigger.metric) is not None]
         if not labelled:

@@ -26,6 +26,9 @@ from slipway.serving.predlog import read_sql_glob
 _SPAN = re.compile(r"^(?P<n>\d+)(?P<unit>s|m|h|d)$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _SOURCE = "read_parquet(?, hive_partitioning = true, union_by_name = true)"
+WHOLE_SPAN = 2**62
+"""An ``every_n`` no log reaches: each version's rows in ``[since, until]`` as one window (a
+trailing span taken whole, not cut at clock-aligned boundaries)."""
 
 
 def parse_span(text: str) -> timedelta:

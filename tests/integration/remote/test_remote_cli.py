@@ -3,13 +3,7 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import uuid
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -18,13 +12,12 @@ from sklearn.linear_model import LogisticRegression
 from slipway.registry import RegistryClient
 from slipway.tracking import TrackingClient
 from slipway.workspace import Workspace
+from tests.integration.remote.cli import as_json as _json
+from tests.integration.remote.cli import cli_env as _env
+from tests.integration.remote.cli import ok as _ok
+from tests.integration.remote.cli import run_cli as _cli
+from tests.integration.remote.cli import unique as _unique
 from tests.integration.remote.server import RemoteServer
-
-
-def _unique(prefix: str) -> str:
-    # The server (and its GitOps repository) is shared by the whole session: no two tests
-    # may deploy under the same name.
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
@@ -46,37 +39,6 @@ def model(remote_workspace: Workspace) -> str:
 @pytest.fixture
 def client_home(tmp_path: Path) -> Path:
     return tmp_path / "client-home"
-
-
-def _env(server: RemoteServer, token: str, home: Path) -> dict[str, str]:
-    return {
-        "SLIPWAY_TRACKING_URI": server.url,
-        "SLIPWAY_TOKEN": token,
-        "SLIPWAY_HOME": str(home),
-        "COLUMNS": "250",
-    }
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
-    return subprocess.run(
-        [sys.executable, "-m", "slipway.cli.main", *args],
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def _ok(env: dict[str, str], *args: str) -> str:
-    result = _cli(env, *args)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
-def _json(env: dict[str, str], *args: str) -> Any:
-    return json.loads(_ok(env, *args, "--json"))
 
 
 def test_deploy_history_rollback_status_through_the_server(

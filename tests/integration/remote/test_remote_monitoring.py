@@ -4,10 +4,6 @@ computed by the server over its own prediction log, the same as locally."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,41 +27,13 @@ from slipway.store.remote_ops import api_session
 from slipway.store.remote_ops import images as remote_images
 from slipway.tracking import TrackingClient
 from slipway.workspace import Workspace
+from tests.integration.remote.cli import cli_env as _env
+from tests.integration.remote.cli import ok as _ok
+from tests.integration.remote.cli import run_cli as _cli
+from tests.integration.remote.cli import unique as _unique
 from tests.integration.remote.server import RemoteServer
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
-
-
-def _unique(prefix: str) -> str:
-    # The server's prediction log outlives each test's reset: every test logs its own names.
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def _env(server: RemoteServer, token: str, home: Path) -> dict[str, str]:
-    return {
-        "SLIPWAY_TRACKING_URI": server.url,
-        "SLIPWAY_TOKEN": token,
-        "SLIPWAY_HOME": str(home),
-        "COLUMNS": "250",
-    }
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
-    return subprocess.run(
-        [sys.executable, "-m", "slipway.cli.main", *args],
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def _ok(env: dict[str, str], *args: str) -> str:
-    result = _cli(env, *args)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 def _server_side(server: RemoteServer) -> Workspace:
